@@ -1,0 +1,79 @@
+# The quick start is two commands: `make up` and `make test`. `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible/ansible.cfg
+export VAGRANT_DEFAULT_PROVIDER ?= docker
+
+LOCAL_INVENTORY := ansible/inventories/local
+INVENTORY ?= $(LOCAL_INVENTORY)
+# The local vault opens with its committed (insecure, local-only) password; any
+# other inventory's vault password is asked for, or read from the file that
+# ANSIBLE_VAULT_PASSWORD_FILE names.
+ifeq ($(INVENTORY),$(LOCAL_INVENTORY))
+export ANSIBLE_VAULT_PASSWORD_FILE := $(CURDIR)/$(LOCAL_INVENTORY)/vault-password-INSECURE-local-only.txt
+LOCAL_CHECK := scripts/local-host.sh check
+else
+LOCAL_CHECK := true
+VAULT_ARGS := $(if $(ANSIBLE_VAULT_PASSWORD_FILE),,--ask-vault-pass)
+endif
+PLAYBOOK := ansible-playbook -i $(INVENTORY) ansible/deploy.yml $(VAULT_ARGS)
+
+.PHONY: help venv host-deps image up down deploy verify lint unit e2e test
+
+help:
+	@echo "make up       bring up the local host (192.168.56.10) and deploy to it"
+	@echo "make test     everything CI runs: lint, the app's tests, a fresh host deployed and verified"
+	@echo "make down     destroy the local host and its network"
+	@echo "make deploy   deploy to INVENTORY (default: the local host)"
+	@echo "make verify   run the host checks (testinfra) against INVENTORY"
+	@echo "make lint     ruff, mypy, yamllint, ansible-lint (production profile)"
+	@echo "make unit     the app's tests against a throwaway PostgreSQL"
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@echo "==> Python tools into $(VENV)"
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+host-deps:
+	scripts/install-host-deps.sh
+
+image: host-deps
+	image/build.sh
+
+up: host-deps venv image
+	scripts/local-host.sh up
+	@echo
+	@echo "The local host is up: http://192.168.56.10/"
+	@echo "  curl http://192.168.56.10/health/ready"
+	@echo "  curl -X POST -H 'Content-Type: application/json' -d '{\"message\": \"hello\"}' http://192.168.56.10/messages"
+
+down:
+	scripts/local-host.sh down
+
+deploy: venv
+	@$(LOCAL_CHECK)
+	$(PLAYBOOK)
+
+verify: venv
+	@$(LOCAL_CHECK)
+	pytest tests/infra -p no:cacheprovider --sudo --hosts=ansible://all --ansible-inventory=$(INVENTORY)
+
+lint: venv
+	ruff check app tests
+	ruff format --check app tests
+	mypy app
+	yamllint --strict .
+	ansible-lint --offline --profile production ansible
+
+unit: venv host-deps
+	pytest tests/app
+
+e2e: host-deps venv image
+	scripts/e2e.sh
+
+test: lint unit e2e

@@ -1,0 +1,53 @@
+"""Settings, read once from environment variables (see ``Settings`` for names and defaults).
+
+A missing or malformed setting stops the process with one line on stderr, e.g.::
+
+    configuration error: DATABASE_PORT: Input should be less than or equal to 65535
+"""
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+
+class Settings(BaseSettings):
+    """Each field is read from the environment variable of the same name in upper case."""
+
+    database_user: str = Field(min_length=1)
+    database_password: SecretStr
+    database_host: str = Field(min_length=1)
+    database_name: str = Field(min_length=1)
+    database_port: int = Field(default=5432, ge=1, le=65535)
+    database_pool_size: int = Field(default=16, ge=1, le=1000)
+    # libpq waits at least 2 seconds whatever is asked for here.
+    database_connect_timeout: int = Field(default=2, ge=1)
+    database_statement_timeout: float = Field(default=5, gt=0)
+    database_pool_timeout: float = Field(default=5, gt=0)
+    readiness_timeout: float = Field(default=1.0, gt=0)
+    message_max_length: int = Field(default=4096, ge=1)
+    migrate_on_startup: bool = True
+    log_level: LogLevel = "info"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+def load_settings() -> Settings:
+    """Read the settings, or stop the process with a one-line message naming the bad setting.
+
+    Only the setting's name and pydantic's message are shown, never the value, so a
+    password cannot leak through here.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise SystemExit(f"configuration error: {problems}") from None

@@ -1,0 +1,80 @@
+"""Request and response bodies (the storage is plain SQL in routes/messages.py)."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Largest PostgreSQL BIGINT: ids and cursors beyond it are refused before reaching the DB.
+MAX_ID = 2**63 - 1
+
+
+class Limits:
+    """Limits taken from the settings at start-up (see ``main.create_app``)."""
+
+    message_max_length = 4096
+
+
+def _document_max_length(schema: dict[str, Any]) -> None:
+    schema["properties"]["message"]["maxLength"] = Limits.message_max_length
+
+
+class MessageIn(BaseModel):
+    """The text of a message, as sent by a client to create or replace one."""
+
+    model_config = ConfigDict(
+        strict=True,  # a number is not a string
+        extra="forbid",
+        json_schema_extra=_document_max_length,
+    )
+
+    message: str = Field(min_length=1, examples=["Hello, world"])
+
+    @field_validator("message")
+    @classmethod
+    def _check_text(cls, value: str) -> str:
+        if len(value) > Limits.message_max_length:
+            raise ValueError(f"must be at most {Limits.message_max_length} characters")
+        if not value.strip():
+            raise ValueError("must not be blank")
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone UTF-16 surrogate such as JSON "\ud800"
+            raise ValueError("must be valid Unicode text") from None
+        return value
+
+
+class Message(BaseModel):
+    id: int
+    message: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class MessagePage(BaseModel):
+    """Messages, newest first. Pass ``next_before`` as ``before`` to get the next page."""
+
+    items: list[Message]
+    next_before: int | None = Field(
+        description="The `before` value for the next page; null on the last page."
+    )
+
+
+class ErrorMessage(BaseModel):
+    detail: str = Field(examples=["database unavailable"])
+
+
+class HealthCheck(BaseModel):
+    status: Literal["pass", "fail"]
+    observedValue: float | None = None  # camelCase: the health+json names
+    observedUnit: str | None = None
+    output: str | None = None
+
+
+class Health(BaseModel):
+    """A health check in the draft "application/health+json" format."""
+
+    status: Literal["pass", "fail"]
+    checks: dict[str, list[HealthCheck]]

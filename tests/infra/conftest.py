@@ -1,0 +1,100 @@
+"""Facts about a deployed host, read from the inventory the deploy used.
+
+Run through `make verify` (any INVENTORY) or `make test` (a fresh local host):
+    pytest tests/infra --sudo --hosts=ansible://all --ansible-inventory=INVENTORY
+Expected values (ports, names) come from the inventory's variables, falling back
+to the roles' defaults, never from values written here.
+"""
+
+import ipaddress
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+ROLES = Path(__file__).resolve().parents[2] / "ansible" / "roles"
+# Where Vagrant puts the local VM: only reachable through a local bridge.
+LOCAL_VM_NETWORK = ipaddress.ip_network("192.168.56.0/24")
+
+
+Setting = Callable[[str], Any]
+
+
+def role_default(name: str) -> Any:
+    role = name.split("_", 1)[0]
+    defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
+    return defaults[name]
+
+
+def host_setting(host: Any, name: str) -> Any:
+    """A variable of the host as the inventory sets it, else the role's default."""
+    value = host.ansible.get_variables().get(name)
+    if value is None:
+        value = role_default(name)
+    if isinstance(value, str) and "{{" in value:
+        # Plain references to other settings, e.g. "/etc/{{ app_name }}".
+        value = re.sub(r"{{\s*(\w+)\s*}}", lambda match: str(host_setting(host, match[1])), value)
+    if isinstance(value, str) and "{{" in value:
+        pytest.fail(f"{name} is an expression ({value}): set it in the inventory to verify it")
+    return value
+
+
+def app_instance_count(host: Any) -> int:
+    value = host.ansible.get_variables().get("app_instances")
+    if value is None or "{{" in str(value):
+        # The role's default: one instance per core of the host.
+        return int(host.check_output("nproc"))
+    return int(value)
+
+
+def app_ports(host: Any) -> list[int]:
+    base = int(host_setting(host, "app_port_base"))
+    return list(range(base, base + app_instance_count(host)))
+
+
+def ensure_directly_connected(address: str) -> None:
+    """Refuse to send a packet to the local VM's network unless it is on a local bridge."""
+    try:
+        in_local_network = ipaddress.ip_address(address) in LOCAL_VM_NETWORK
+    except ValueError:
+        return  # a host name: a real server the user asked to verify
+    if not in_local_network:
+        return
+    route = subprocess.run(
+        ["ip", "route", "get", address], capture_output=True, text=True, check=False
+    ).stdout
+    if not route or " via " in route:
+        pytest.exit("the local host is not up: run make up", returncode=1)
+
+
+@pytest.fixture
+def setting(host: Any) -> Setting:
+    return lambda name: host_setting(host, name)
+
+
+@pytest.fixture
+def ports(host: Any) -> list[int]:
+    """The app instances' ports."""
+    return app_ports(host)
+
+
+@pytest.fixture(scope="module")
+def address(host: Any) -> str:
+    variables = host.ansible.get_variables()
+    value = str(variables.get("ansible_host", variables["inventory_hostname"]))
+    ensure_directly_connected(value)
+    return value
+
+
+@pytest.fixture(scope="module")
+def web(host: Any, address: str) -> Iterator[httpx.Client]:
+    if "web" not in host.ansible.get_variables()["group_names"]:
+        pytest.skip("not a web host")
+    port = int(host_setting(host, "nginx_listen_port"))
+    with httpx.Client(base_url=f"http://{address}:{port}", timeout=10) as client:
+        yield client

@@ -1,0 +1,167 @@
+"""What a deployed host must be: read like a list of facts."""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+Setting = Callable[[str], Any]  # the `setting` fixture: a host variable by name
+
+
+def in_group(host: Any, group: str) -> bool:
+    return group in host.ansible.get_variables()["group_names"]
+
+
+def listening_addresses(host: Any, port: int) -> set[str]:
+    """Local addresses with a TCP listener on port, e.g. {"127.0.0.1", "::1"}."""
+    addresses = set()
+    for spec in host.socket.get_listening_sockets():
+        if spec.startswith("tcp://") and spec.rsplit(":", 1)[1] == str(port):
+            addresses.add(spec[len("tcp://") :].rsplit(":", 1)[0].strip("[]"))
+    return addresses
+
+
+LOOPBACK = {"127.0.0.1", "::1"}
+
+
+# --- the edge ---------------------------------------------------------------
+
+
+def test_nginx_listens_on_all_addresses(host: Any, setting: Setting) -> None:
+    if not in_group(host, "web"):
+        pytest.skip("not a web host")
+    port = setting("nginx_listen_port")
+    assert host.socket(f"tcp://0.0.0.0:{port}").is_listening
+
+
+def test_nginx_is_enabled_and_running(host: Any) -> None:
+    if not in_group(host, "web"):
+        pytest.skip("not a web host")
+    nginx = host.service("nginx")
+    assert nginx.is_enabled
+    assert nginx.is_running
+
+
+# --- the app ----------------------------------------------------------------
+
+
+def test_app_instances_listen_on_loopback_only(host: Any, ports: list[int]) -> None:
+    if not in_group(host, "app"):
+        pytest.skip("not an app host")
+    for port in ports:
+        addresses = listening_addresses(host, port)
+        assert addresses, f"no instance listens on port {port}"
+        assert addresses <= LOOPBACK, f"port {port} listens on {addresses}"
+
+
+def test_app_instances_are_enabled_and_running_as_their_user(
+    host: Any, setting: Setting, ports: list[int]
+) -> None:
+    if not in_group(host, "app"):
+        pytest.skip("not an app host")
+    name, user = setting("app_name"), setting("app_user")
+    for port in ports:
+        unit = host.service(f"{name}@{port}")
+        assert unit.is_enabled
+        assert unit.is_running
+        pid = host.check_output(f"systemctl show --property MainPID --value {name}@{port}")
+        owner = host.check_output(f"ps -o user= -p {pid}")
+        assert owner == user
+        assert owner != "root"
+
+
+def test_env_file_is_root_only(host: Any, setting: Setting) -> None:
+    if not in_group(host, "app"):
+        pytest.skip("not an app host")
+    name = setting("app_name")
+    env_file = host.file(f"{setting('app_config_dir')}/{name}.env")
+    assert env_file.is_file
+    assert env_file.user == "root"
+    assert env_file.group == "root"
+    assert env_file.mode == 0o600
+
+
+def test_app_user_cannot_read_the_password_anywhere(host: Any, setting: Setting) -> None:
+    if not in_group(host, "app"):
+        pytest.skip("not an app host")
+    name, user = setting("app_name"), setting("app_user")
+    config_dir = setting("app_config_dir")
+    password = host.check_output(
+        f"sed -n 's/^DATABASE_PASSWORD=\"\\(.*\\)\"$/\\1/p' {config_dir}/{name}.env"
+    )
+    assert password, "no DATABASE_PASSWORD in the env file"
+    # The instances' own environment holds it by design; every file must not.
+    found = host.run(
+        "runuser -u %s -- grep -rlsF --exclude-dir=proc -e %s /etc /opt /var /home /tmp /srv /root",
+        user,
+        password,
+    )
+    assert found.stdout.strip() == "", f"readable by {user}: {found.stdout.split()}"
+
+
+# --- the database -----------------------------------------------------------
+
+
+def test_postgresql_listens_on_loopback_only(host: Any, setting: Setting) -> None:
+    if not in_group(host, "db"):
+        pytest.skip("not a db host")
+    addresses = listening_addresses(host, int(setting("postgresql_port")))
+    assert addresses, "PostgreSQL does not listen"
+    assert addresses <= LOOPBACK, f"PostgreSQL listens on {addresses}"
+
+
+def test_postgresql_is_enabled_and_running(host: Any) -> None:
+    if not in_group(host, "db"):
+        pytest.skip("not a db host")
+    postgresql = host.service("postgresql")
+    assert postgresql.is_enabled
+    assert postgresql.is_running
+
+
+# --- from the controller, through nginx -----------------------------------------
+
+
+def test_health_endpoints_answer_through_nginx(web: httpx.Client) -> None:
+    for path in ("/health/live", "/health/ready"):
+        response = web.get(path)
+        assert response.status_code == 200, (path, response.text)
+        assert response.json()["status"] == "pass"
+
+
+def test_a_message_posted_through_nginx_reads_back(web: httpx.Client) -> None:
+    text = f"testinfra {time.time_ns()}"
+    created = web.post("/messages", json={"message": text})
+    assert created.status_code == 201, created.text
+    read = web.get(created.headers["Location"])
+    assert read.status_code == 200
+    assert read.json()["message"] == text
+    assert web.delete(created.headers["Location"]).status_code == 204
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def test_readiness_fails_while_postgresql_is_stopped(
+    host: Any, setting: Setting, web: httpx.Client
+) -> None:
+    if not in_group(host, "db"):
+        pytest.skip("PostgreSQL is on another host")
+    port = int(setting("postgresql_port"))
+    # Debian's postgresql.service stops its clusters (postgresql@VERSION-main) after it returns.
+    host.check_output("systemctl stop postgresql")
+    try:
+        assert wait_for(lambda: not listening_addresses(host, port)), "PostgreSQL did not stop"
+        response = web.get("/health/ready")
+        assert response.status_code == 503
+        assert response.json()["status"] == "fail"
+    finally:
+        host.check_output("systemctl start postgresql")
+    assert wait_for(lambda: web.get("/health/ready").status_code == 200), "not ready again"

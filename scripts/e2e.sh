@@ -18,7 +18,10 @@ echo "==> verifying the host"
 make --no-print-directory verify
 
 echo "==> deploying again: nothing may change"
-recap=$(playbook | tee /dev/stderr | sed -n '/^PLAY RECAP/,$p')
+log=$(mktemp)
+playbook | tee "$log"
+recap=$(sed -n '/^PLAY RECAP/,$p' "$log")
+rm -f "$log"
 if ! grep -q 'changed=0 ' <<<"$recap" || grep -qE 'changed=[1-9]|failed=[1-9]|unreachable=[1-9]' <<<"$recap"; then
   echo "FAIL: the second deploy changed something or failed:" >&2
   echo "$recap" >&2

@@ -4,7 +4,7 @@
 # running. Safe to run again.
 set -euo pipefail
 
-packages=(docker.io vagrant debootstrap postgresql python3-venv)
+packages=(docker.io vagrant debootstrap postgresql python3-venv chromium)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -8,6 +8,7 @@ to the roles' defaults, never from values written here.
 
 import ipaddress
 import re
+import ssl
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,8 @@ import httpx
 import pytest
 import yaml
 
-ROLES = Path(__file__).resolve().parents[2] / "ansible" / "roles"
+ROOT = Path(__file__).resolve().parents[2]
+ROLES = ROOT / "ansible" / "roles"
 # Where Vagrant puts the local VM: only reachable through a local bridge.
 LOCAL_VM_NETWORK = ipaddress.ip_network("192.168.56.0/24")
 
@@ -98,3 +100,39 @@ def web(host: Any, address: str) -> Iterator[httpx.Client]:
     port = int(host_setting(host, "nginx_listen_port"))
     with httpx.Client(base_url=f"http://{address}:{port}", timeout=10) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def tls_context(host: Any) -> ssl.SSLContext:
+    """Trusts the system's CAs, and the host's own certificate when it made a self-signed one."""
+    context = ssl.create_default_context()
+    variables = host.ansible.get_variables()
+    if not (
+        variables.get("nginx_tls_certificate_path") or variables.get("nginx_tls_certificate_pem")
+    ):
+        name = host_setting(host, "nginx_site_name")
+        context.load_verify_locations(cadata=host.file(f"/etc/nginx/tls/{name}.crt").content_string)
+    return context
+
+
+@pytest.fixture(scope="module")
+def page_url(host: Any, address: str) -> str:
+    """The HTTPS base URL of a web host."""
+    if "web" not in host.ansible.get_variables()["group_names"]:
+        pytest.skip("not a web host")
+    port = int(host_setting(host, "nginx_https_port"))
+    return f"https://{address}" + ("" if port == 443 else f":{port}")
+
+
+@pytest.fixture(scope="module")
+def https(page_url: str, tls_context: ssl.SSLContext) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Where tests leave what a person may want to look at (screenshots)."""
+    path = ROOT / "test-output"
+    path.mkdir(exist_ok=True)
+    return path

@@ -130,14 +130,14 @@ def test_health_endpoints_answer_through_nginx(web: httpx.Client) -> None:
         assert response.json()["status"] == "pass"
 
 
-def test_a_message_posted_through_nginx_reads_back(web: httpx.Client) -> None:
+def test_a_message_posted_through_nginx_reads_back(https: httpx.Client) -> None:
     text = f"testinfra {time.time_ns()}"
-    created = web.post("/messages", json={"message": text})
+    created = https.post("/messages", json={"message": text})
     assert created.status_code == 201, created.text
-    read = web.get(created.headers["Location"])
+    read = https.get(created.headers["Location"])
     assert read.status_code == 200
     assert read.json()["message"] == text
-    assert web.delete(created.headers["Location"]).status_code == 204
+    assert https.delete(created.headers["Location"]).status_code == 204
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 15) -> bool:

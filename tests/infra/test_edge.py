@@ -1,0 +1,259 @@
+"""The nginx edge, seen from the controller: TLS, redirects, headers, limits, cache, failover."""
+
+import concurrent.futures
+import json
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+Setting = Callable[[str], Any]  # the `setting` fixture: a host variable by name
+
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+@pytest.fixture(autouse=True)
+def only_on_web_hosts(host: Any) -> None:
+    if "web" not in host.ansible.get_variables()["group_names"]:
+        pytest.skip("not a web host")
+
+
+def handshake(address: str, port: int, version: ssl.TLSVersion) -> str:
+    """The TLS version negotiated when the client offers only `version`."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    # Let this client offer old versions, so a refusal is the server's.
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    context.minimum_version = context.maximum_version = version
+    with (
+        socket.create_connection((address, port), timeout=5) as sock,
+        context.wrap_socket(sock) as tls,
+    ):
+        return str(tls.version())
+
+
+def assert_security_headers(response: httpx.Response) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get(name) == value, (response.url, name, response.headers)
+    assert "frame-ancestors 'none'" in response.headers.get("content-security-policy", "")
+    assert response.headers.get("strict-transport-security") == "max-age=63072000"
+    assert "nginx/" not in response.headers.get("server", ""), "server_tokens must be off"
+
+
+# --- TLS and redirects ---------------------------------------------------------------
+
+
+def test_tls_1_1_is_refused(address: str, setting: Setting) -> None:
+    with pytest.raises(ssl.SSLError):
+        handshake(address, int(setting("nginx_https_port")), ssl.TLSVersion.TLSv1_1)
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_tls_1_2_and_1_3_are_accepted(address: str, setting: Setting, version: Any) -> None:
+    negotiated = handshake(address, int(setting("nginx_https_port")), version)
+    assert negotiated == {"TLSv1_2": "TLSv1.2", "TLSv1_3": "TLSv1.3"}[version.name]
+
+
+def test_certificate_verifies_for_the_host_address(https: httpx.Client) -> None:
+    # The client verifies the chain and the name: a certificate without the
+    # host's address in its names fails here.
+    assert https.get("/health/live").status_code == 200
+
+
+def test_http2_is_offered(address: str, setting: Setting) -> None:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    port = int(setting("nginx_https_port"))
+    with (
+        socket.create_connection((address, port), timeout=5) as sock,
+        context.wrap_socket(sock) as tls,
+    ):
+        assert tls.selected_alpn_protocol() == "h2"
+
+
+def test_http_redirects_to_https_except_health(web: httpx.Client, page_url: str) -> None:
+    redirect = web.get("/messages?limit=1")
+    assert redirect.status_code == 308
+    assert redirect.headers["location"] == f"{page_url}/messages?limit=1"
+    assert web.get("/").status_code == 308
+    for path in ("/health/live", "/health/ready"):
+        assert web.get(path).status_code == 200, path
+
+
+# --- headers -------------------------------------------------------------------------
+
+
+def test_security_headers_on_pages_api_and_errors(https: httpx.Client) -> None:
+    for path, status in [
+        ("/", 200),
+        ("/messages", 200),
+        ("/messages/9223372036854775807", 404),
+        ("/messages/not-a-number", 422),
+        ("/docs", 403),
+    ]:
+        response = https.get(path)
+        assert response.status_code == status, (path, response.text)
+        assert_security_headers(response)
+
+
+def test_errors_from_nginx_are_json(https: httpx.Client) -> None:
+    too_large = https.post("/messages", json={"message": "x" * 200_000})
+    assert too_large.status_code == 413
+    assert too_large.json() == {"detail": "request body too large"}
+    assert_security_headers(too_large)
+    forbidden = https.get("/openapi.json")
+    assert forbidden.status_code == 403
+    assert forbidden.json() == {"detail": "forbidden"}
+
+
+def test_a_message_of_the_maximum_length_fits_the_body_limit(https: httpx.Client) -> None:
+    # 4096 characters, each JSON-escaped to 6 bytes (\u00e9).
+    body = json.dumps({"message": "\u00e9" * 4096})
+    created = https.post("/messages", content=body, headers={"content-type": "application/json"})
+    assert created.status_code == 201, created.text
+    assert https.delete(created.headers["location"]).status_code == 204
+
+
+# --- access control ------------------------------------------------------------------
+
+
+def test_docs_only_from_the_admin_networks(
+    host: Any, https: httpx.Client, setting: Setting
+) -> None:
+    assert https.get("/docs").status_code == 403
+    port = int(setting("nginx_https_port"))
+    # From the host itself (loopback is on the allow-list by default).
+    status = host.check_output(
+        "curl -sk -o /dev/null -w '%%{http_code}' https://127.0.0.1:%s/openapi.json", str(port)
+    )
+    assert status == "200"
+
+
+def controller_address(address: str) -> str:
+    """The source address the host sees when the controller talks to it."""
+    route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True)
+    words = route.stdout.split()
+    return words[words.index("src") + 1]
+
+
+def test_client_address_reaches_the_app_log(
+    host: Any, https: httpx.Client, address: str, setting: Setting
+) -> None:
+    marker = f"/messages/{time.time_ns() % 10**15}"
+    assert https.get(marker).status_code == 404
+    name = setting("app_name")
+    since = host.check_output("date -d '-2 min' '+%F %T'")
+    for _ in range(20):
+        log = host.check_output(
+            "journalctl --no-pager -q -u '%s@*' --since %s --grep %s", name, since, marker
+        )
+        if log:
+            break
+        time.sleep(0.25)
+    assert controller_address(address) in log, log
+
+
+# --- cache ---------------------------------------------------------------------------
+
+
+def test_message_list_is_micro_cached(https: httpx.Client, setting: Setting) -> None:
+    if int(setting("nginx_microcache_ttl")) == 0:
+        pytest.skip("micro-cache disabled")
+    path = f"/messages?limit=3&before={time.time_ns() % 10**15}"  # a key nobody asked for yet
+    first, second = https.get(path), https.get(path)
+    assert first.headers.get("x-cache-status") == "MISS"
+    assert second.headers.get("x-cache-status") == "HIT"
+    assert second.json() == first.json()
+    assert_security_headers(second)
+
+
+def test_errors_and_writes_are_not_cached(https: httpx.Client) -> None:
+    bad = "/messages?limit=0"
+    assert https.get(bad).status_code == 422
+    assert https.get(bad).headers.get("x-cache-status") != "HIT"
+    posted = https.post("/messages", json={"message": "not cached"})
+    assert posted.status_code == 201
+    assert posted.headers.get("x-cache-status") in (None, "BYPASS")
+    https.delete(posted.headers["location"])
+
+
+def test_a_single_read_after_put_or_delete_is_never_stale(https: httpx.Client) -> None:
+    location = https.post("/messages", json={"message": "before"}).headers["location"]
+    assert https.get(location).json()["message"] == "before"
+    assert https.put(location, json={"message": "after"}).status_code == 200
+    assert https.get(location).json()["message"] == "after"
+    assert https.delete(location).status_code == 204
+    assert https.get(location).status_code == 404
+
+
+def test_static_assets_are_long_lived(https: httpx.Client) -> None:
+    page = https.get("/")
+    assert page.headers.get("cache-control") == "no-cache"
+    assets = [part.split('"')[0] for part in page.text.split('"/static/')[1:]]
+    assert assets, "the page references no /static/ asset"
+    for asset in assets:
+        response = https.get(f"/static/{asset}")
+        assert response.status_code == 200, asset
+        assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert_security_headers(response)
+
+
+# --- load balancing ------------------------------------------------------------------
+
+
+def test_one_killed_instance_costs_no_failed_get(
+    host: Any, https: httpx.Client, setting: Setting, ports: list[int]
+) -> None:
+    if len(ports) < 2:
+        pytest.skip("a single app instance")
+    name = setting("app_name")
+    location = https.post("/messages", json={"message": "failover"}).headers["location"]
+    unit = f"{name}@{ports[0]}.service"
+    host.check_output("systemctl kill --signal=SIGKILL %s", unit)
+    statuses = []
+    for _ in range(40):  # paced under the rate limit
+        statuses.append(https.get(location).status_code)
+        time.sleep(0.06)
+    assert statuses == [200] * len(statuses)
+    # systemd restarts it (Restart=on-failure).
+    for _ in range(50):
+        if (
+            host.service(unit).is_running
+            and host.socket(f"tcp://127.0.0.1:{ports[0]}").is_listening
+        ):
+            break
+        time.sleep(0.1)
+    assert host.socket(f"tcp://127.0.0.1:{ports[0]}").is_listening
+    https.delete(location)
+
+
+# --- rate limit (last: it empties this client's bucket) --------------------------------
+
+
+def test_a_burst_gets_429_and_never_5xx(
+    https: httpx.Client, page_url: str, tls_context: Any
+) -> None:
+    def get(_: int) -> httpx.Response:
+        with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
+            return client.get("/messages/1")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        responses = list(pool.map(get, range(160)))
+    statuses = [response.status_code for response in responses]
+    assert 429 in statuses
+    assert not [status for status in statuses if status >= 500], statuses
+    limited = next(response for response in responses if response.status_code == 429)
+    assert limited.json() == {"detail": "too many requests"}
+    assert_security_headers(limited)
+    time.sleep(3)  # let the bucket refill for whatever runs next

@@ -1,0 +1,181 @@
+"""The page at / in a real browser: Debian's Chromium, driven by Playwright.
+
+Uses conftest.py's fixtures ``page_url`` (the host's HTTPS base URL; its certificate
+may be self-signed) and ``artifacts_dir`` (where the screenshot goes). Playwright's own
+browser download cannot work here: the browser is Debian's package `chromium`, and a
+missing package or browser fails the test (CI installs both).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import pytest
+
+try:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import expect, sync_playwright
+except ImportError as exc:  # reported by the `chromium` fixture, so other modules still run
+    PLAYWRIGHT_MISSING: ImportError | None = exc
+else:
+    PLAYWRIGHT_MISSING = None
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 15_000
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme)
+
+
+def is_post_of_a_message(response: Response) -> bool:
+    return response.request.method == "POST" and urlsplit(response.url).path == "/messages"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    if PLAYWRIGHT_MISSING is not None:
+        pytest.fail(
+            f"Playwright for Python is missing ({PLAYWRIGHT_MISSING}):"
+            " pip install -r requirements-dev.txt",
+            pytrace=False,
+        )
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium", pytrace=False)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_the_page_posts_a_message_and_explains_a_refusal(
+    page_url: str, artifacts_dir: Path, chromium: Browser
+) -> None:
+    # (page_url first: on a host that is not a web host it skips before a browser starts)
+    base = page_url.rstrip("/")
+    context = chromium.new_context(
+        ignore_https_errors=True,
+        viewport={"width": 1000, "height": 800},
+        locale="en-US",
+        timezone_id="UTC",
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+
+    problems: list[str] = []  # console errors, uncaught exceptions, failed requests
+    foreign: list[str] = []  # requests to any origin but the page's
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(f"console error: {message.text} at {message.location}")
+
+    def on_request(request: Request) -> None:
+        if origin(request.url) != origin(base):
+            foreign.append(f"{request.method} {request.url}")
+
+    def on_request_failed(request: Request) -> None:
+        problems.append(f"request failed: {request.method} {request.url}: {request.failure}")
+
+    context.on("request", on_request)
+    page = context.new_page()
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"uncaught exception: {error}"))
+    page.on("requestfailed", on_request_failed)
+
+    created: list[int] = []  # ids of the messages to delete afterwards
+    try:
+        check_the_page(page, base, problems, foreign, created)
+        screenshot(page, artifacts_dir / "page.png")
+    except BaseException:
+        # Best effort: show how the page looked when the test failed.
+        try:
+            screenshot(page, artifacts_dir / "page-failed.png")
+        except PlaywrightError:
+            pass
+        raise
+    finally:
+        for message_id in created:
+            context.request.delete(f"{base}/messages/{message_id}")
+        context.close()
+
+
+def check_the_page(
+    page: Page, base: str, problems: list[str], foreign: list[str], created: list[int]
+) -> None:
+    """Load the page, post a message (its id goes into `created`), then a blank one."""
+    response = page.goto(f"{base}/")
+    assert response is not None and response.status == 200, f"GET / answered {response}"
+    expect(page).to_have_title("Messages")
+
+    messages = page.locator("#messages")
+    status = page.locator("#status")
+    message_input = page.locator("#message-input")
+    post_button = page.locator("#post-button")
+
+    # The list has loaded (the script ran), without an error, and the stylesheet applies.
+    expect(messages).to_have_attribute("aria-busy", "false")
+    expect(status).not_to_have_attribute("data-kind", "error")
+    expect(post_button).to_have_css("font-weight", "600")
+
+    text = f"from the browser {time.time_ns()}"
+    message_input.press_sequentially(text)
+    expect(page.locator("#counter")).to_contain_text(f"{len(text)} / 4096")
+    with page.expect_response(is_post_of_a_message) as posted:
+        post_button.click()
+    assert posted.value.status == 201, f"POST /messages answered {posted.value.status}"
+    message_id = int(posted.value.json()["id"])
+    created.append(message_id)
+
+    first = messages.locator("> li").first
+    expect(first).to_have_attribute("data-id", str(message_id))
+    expect(first).to_contain_text(text)
+    expect(status).to_have_attribute("data-kind", "success")
+    expect(message_input).to_have_value("")
+
+    assert problems == [], "\n".join(problems)
+    assert foreign == [], "requests to other origins:\n" + "\n".join(foreign)
+
+    # A blank message: the API refuses it (422) and the page says why.
+    message_input.fill("   \n  ")
+    with page.expect_response(is_post_of_a_message) as refused:
+        post_button.click()
+    assert refused.value.status == 422, f"POST /messages answered {refused.value.status}"
+    reasons = [
+        problem["msg"].removeprefix("Value error, ") for problem in refused.value.json()["detail"]
+    ]
+    expect(status).to_have_attribute("data-kind", "error")
+    for reason in reasons:
+        expect(status).to_contain_text(re.compile(re.escape(reason), re.IGNORECASE))
+    expect(first).to_have_attribute("data-id", str(message_id))
+
+    # Chromium reports the refused request in the console; nothing else may appear.
+    unexpected = [p for p in problems if "status of 422" not in p]
+    assert unexpected == [], "\n".join(unexpected)
+    assert foreign == [], "requests to other origins:\n" + "\n".join(foreign)
+
+
+def screenshot(page: Page, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=path, full_page=True, animations="disabled")

@@ -1,0 +1,187 @@
+"""Breaking things on purpose while a bounded load keeps going, then checking what
+the clients saw and what the database holds. Traffic goes only to the test host."""
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+Setting = Callable[[str], Any]  # the `setting` fixture: a host variable by name
+
+# Below nginx's per-client rate limit (20 r/s by default): every answer counts.
+LOAD_THREADS = 3
+PAUSE = 0.25
+
+
+@dataclass
+class Load:
+    """What the clients of a background load saw, as (seconds since start, outcome)."""
+
+    outcomes: list[tuple[float, str]] = field(default_factory=list)
+    created_ids: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, started: float, outcome: str, created: int | None = None) -> None:
+        with self.lock:
+            self.outcomes.append((time.monotonic() - started, outcome))
+            if created is not None:
+                self.created_ids.append(created)
+
+    def between(self, start: float, end: float) -> list[str]:
+        return [outcome for at, outcome in self.outcomes if start <= at < end]
+
+
+@contextmanager
+def background_load(
+    page_url: str, tls_context: Any, write: bool = True, seconds: float = 120
+) -> Iterator[tuple[Load, float]]:
+    """Each thread: POST a message (when `write`) and read one, until the block ends (bounded)."""
+    load, stop, started = Load(), threading.Event(), time.monotonic()
+    with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
+        readable = client.post("/messages", json={"message": "read under load"})
+        readable.raise_for_status()
+
+    def client_loop(number: int) -> None:
+        with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
+            while not stop.is_set() and time.monotonic() - started < seconds:
+                try:
+                    if write:
+                        response = client.post("/messages", json={"message": f"load {number}"})
+                        created = response.json()["id"] if response.status_code == 201 else None
+                        load.record(started, str(response.status_code), created)
+                    response = client.get(readable.headers["location"])
+                    load.record(started, str(response.status_code))
+                except httpx.HTTPError as error:
+                    load.record(started, type(error).__name__)
+                time.sleep(PAUSE)
+
+    threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(LOAD_THREADS)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield load, started
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> float | None:
+    """Seconds until condition() held, or None if it did not within `seconds`."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(0.1)
+    return None
+
+
+def listens(host: Any, port: int) -> bool:
+    return host.socket(f"tcp://127.0.0.1:{port}").is_listening
+
+
+def ready(https: httpx.Client) -> bool:
+    try:
+        return https.get("/health/ready").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def stored_ids(host: Any, setting: Setting) -> set[int]:
+    database = host.ansible.get_variables()["app_database_name"]
+    out = host.check_output(
+        "runuser -u postgres -- psql -XAtq -d %s -c 'SELECT id FROM messages'", database
+    )
+    return {int(line) for line in out.split()}
+
+
+@pytest.fixture(autouse=True)
+def single_host_only(host: Any) -> None:
+    groups = set(host.ansible.get_variables()["group_names"])
+    if not {"db", "app", "web"} <= groups:
+        pytest.skip("these faults are staged on a host that carries db, app and web")
+
+
+def test_postgresql_outage_under_load(
+    host: Any, https: httpx.Client, page_url: str, tls_context: Any, setting: Setting
+) -> None:
+    port = int(setting("postgresql_port"))
+    with background_load(page_url, tls_context) as (load, started):
+        time.sleep(3)
+        stopped_at = time.monotonic() - started
+        host.check_output("systemctl stop postgresql")
+        assert wait_for(lambda: not listens(host, port), 15) is not None
+        readiness_during_outage = https.get("/health/ready")
+        time.sleep(10)
+        host.check_output("systemctl start postgresql")
+        back_at = time.monotonic() - started
+        recovered_in = wait_for(lambda: ready(https), 5)
+        time.sleep(3)
+    during = load.between(stopped_at, back_at)
+    after = load.between(back_at + 5, float("inf"))
+
+    assert readiness_during_outage.status_code == 503
+    assert "503" in during, "no 503 while PostgreSQL was down"
+    assert recovered_in is not None, "not ready within 5 s of PostgreSQL's start"
+    every = [outcome for _, outcome in load.outcomes]
+    assert "500" not in every
+    assert set(every) <= {"200", "201", "503"}, every
+    assert after and set(after) <= {"200", "201"}, after
+    missing = set(load.created_ids) - stored_ids(host, setting)
+    assert not missing, f"acknowledged with 201 but lost: {sorted(missing)}"
+
+
+def test_nginx_reload_under_load_fails_no_request(
+    host: Any, page_url: str, tls_context: Any
+) -> None:
+    with background_load(page_url, tls_context, write=False) as (load, _):
+        for _ in range(3):
+            time.sleep(1)
+            host.check_output("systemctl reload nginx")
+        time.sleep(2)
+    every = [outcome for _, outcome in load.outcomes]
+    assert every and set(every) == {"200"}, every
+
+
+def test_nginx_restart_under_load_recovers(
+    host: Any, https: httpx.Client, page_url: str, tls_context: Any
+) -> None:
+    with background_load(page_url, tls_context, write=False) as (load, started):
+        time.sleep(1)
+        host.check_output("systemctl restart nginx")
+        restarted_at = time.monotonic() - started
+        time.sleep(3)
+    every = [outcome for _, outcome in load.outcomes]
+    assert not [outcome for outcome in every if outcome.startswith("5")], every
+    assert set(load.between(restarted_at + 1, float("inf"))) == {"200"}
+
+
+def test_reboot_brings_everything_back(
+    host: Any, https: httpx.Client, setting: Setting, ports: list[int]
+) -> None:
+    before = stored_ids(host, setting)
+    # A container keeps the kernel's boot id: PID 1's start time tells a new boot.
+    booted = host.check_output("ps -o lstart= -p 1")
+    host.run("systemctl reboot")
+    came_back = wait_for(lambda: pid1_started(host) not in ("", booted), 120)
+    assert came_back is not None, "the host did not come back within 120 s"
+    assert wait_for(lambda: ready(https), 60) is not None, "not ready after the reboot"
+    units = ["postgresql", "nginx", setting("base_firewall_table")]
+    units += [f"{setting('app_name')}@{port}" for port in ports]
+    for unit in units:
+        assert host.service(unit).is_enabled, unit
+        assert host.service(unit).is_running, unit
+    assert before <= stored_ids(host, setting)
+
+
+def pid1_started(host: Any) -> str:
+    try:
+        result = host.run("ps -o lstart= -p 1")
+    except Exception:  # noqa: BLE001 - the connection fails while the host is down
+        return ""
+    return result.stdout.strip() if result.rc == 0 else ""

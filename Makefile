@@ -48,9 +48,9 @@ image: host-deps
 up: host-deps venv image
 	scripts/local-host.sh up
 	@echo
-	@echo "The local host is up: http://192.168.56.10/"
+	@echo "The local host is up: https://192.168.56.10/ (self-signed certificate)"
 	@echo "  curl http://192.168.56.10/health/ready"
-	@echo "  curl -X POST -H 'Content-Type: application/json' -d '{\"message\": \"hello\"}' http://192.168.56.10/messages"
+	@echo "  curl -k -X POST -H 'Content-Type: application/json' -d '{\"message\": \"hello\"}' https://192.168.56.10/messages"
 
 down:
 	scripts/local-host.sh down

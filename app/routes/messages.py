@@ -42,6 +42,16 @@ NOT_JSON: dict[int | str, dict[str, Any]] = {
 MessageId = Annotated[int, Path(ge=1, le=MAX_ID, description="The message's id")]
 
 
+def one_message(message_id: int, query: str, parameters: tuple[Any, ...]) -> Message:
+    """Run a query that returns the message's row, or 404 when there is none."""
+    with db.connection() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
+        cur.execute(query, parameters)
+        row = cur.fetchone()
+    if row is None:
+        raise not_found(message_id)
+    return Message.model_validate(row)
+
+
 def not_found(message_id: int) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"message {message_id} not found")
 
@@ -91,15 +101,11 @@ def list_messages(
 
 @router.get("/{message_id}", response_model=Message, responses=NOT_FOUND)
 def read_message(message_id: MessageId) -> Message:
-    with db.connection() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-        cur.execute(
-            "SELECT id, message, created_at, updated_at FROM messages WHERE id = %s",
-            (message_id,),
-        )
-        row = cur.fetchone()
-    if row is None:
-        raise not_found(message_id)
-    return Message.model_validate(row)
+    return one_message(
+        message_id,
+        "SELECT id, message, created_at, updated_at FROM messages WHERE id = %s",
+        (message_id,),
+    )
 
 
 @router.put(
@@ -110,16 +116,12 @@ def read_message(message_id: MessageId) -> Message:
 )
 def replace_message(message_id: MessageId, body: MessageIn) -> Message:
     """Replace the text of a message."""
-    with db.connection() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-        cur.execute(
-            "UPDATE messages SET message = %s, updated_at = now()"
-            " WHERE id = %s RETURNING id, message, created_at, updated_at",
-            (body.message, message_id),
-        )
-        row = cur.fetchone()
-    if row is None:
-        raise not_found(message_id)
-    return Message.model_validate(row)
+    return one_message(
+        message_id,
+        "UPDATE messages SET message = %s, updated_at = now()"
+        " WHERE id = %s RETURNING id, message, created_at, updated_at",
+        (body.message, message_id),
+    )
 
 
 @router.delete(

@@ -80,6 +80,12 @@ def setting(host: Any) -> Setting:
 
 
 @pytest.fixture
+def groups(host: Any) -> set[str]:
+    """The inventory groups of the host: db, app, web."""
+    return set(host.ansible.get_variables()["group_names"])
+
+
+@pytest.fixture
 def ports(host: Any) -> list[int]:
     """The app instances' ports."""
     return app_ports(host)

@@ -10,10 +10,6 @@ import pytest
 Setting = Callable[[str], Any]  # the `setting` fixture: a host variable by name
 
 
-def in_group(host: Any, group: str) -> bool:
-    return group in host.ansible.get_variables()["group_names"]
-
-
 def psql(host: Any, database: str, query: str, role: str = "") -> str:
     """A query as the postgres superuser on the db host, unaligned output; :'role' in
     the query stands for `role`, quoted by psql."""
@@ -30,9 +26,9 @@ def env_value(host: Any, path: str, name: str) -> str:
 
 
 @pytest.fixture
-def secrets(host: Any, setting: Setting) -> list[str]:
+def secrets(host: Any, groups: set[str], setting: Setting) -> list[str]:
     """The vault-held values the deploy put on this app host."""
-    if not in_group(host, "app"):
+    if "app" not in groups:
         pytest.skip("not an app host")
     config_dir, name = setting("app_config_dir"), setting("app_name")
     return [
@@ -44,8 +40,10 @@ def secrets(host: Any, setting: Setting) -> list[str]:
 # --- the app's sandbox ------------------------------------------------------------------
 
 
-def test_app_units_are_sandboxed(host: Any, setting: Setting, ports: list[int]) -> None:
-    if not in_group(host, "app"):
+def test_app_units_are_sandboxed(
+    host: Any, groups: set[str], setting: Setting, ports: list[int]
+) -> None:
+    if "app" not in groups:
         pytest.skip("not an app host")
     for port in ports:
         report = host.check_output(
@@ -68,15 +66,15 @@ def reachable(address: str, port: int) -> bool:
 
 
 def test_only_ssh_and_web_are_reachable_from_outside(
-    host: Any, address: str, setting: Setting
+    groups: set[str], address: str, setting: Setting
 ) -> None:
     expected_open = {22}
-    if in_group(host, "web"):
+    if "web" in groups:
         expected_open |= {int(setting("nginx_listen_port")), int(setting("nginx_https_port"))}
     probed = set(expected_open)
-    if in_group(host, "db"):
+    if "db" in groups:
         probed.add(int(setting("postgresql_port")))
-    if in_group(host, "app"):
+    if "app" in groups:
         base = int(setting("app_port_base"))
         probed |= {base, base + 1}
     probed |= {8000, 8080}
@@ -92,8 +90,8 @@ def test_firewall_drops_by_default_in_its_own_table(host: Any, setting: Setting)
 # --- PostgreSQL -------------------------------------------------------------------------
 
 
-def test_app_role_is_least_privileged(host: Any) -> None:
-    if not in_group(host, "db"):
+def test_app_role_is_least_privileged(host: Any, groups: set[str]) -> None:
+    if "db" not in groups:
         pytest.skip("not a db host")
     variables = host.ansible.get_variables()
     user, database = variables["app_database_user"], variables["app_database_name"]
@@ -128,8 +126,8 @@ def test_app_role_is_least_privileged(host: Any) -> None:
     assert can_create == "f"
 
 
-def test_no_trust_authentication(host: Any) -> None:
-    if not in_group(host, "db"):
+def test_no_trust_authentication(host: Any, groups: set[str]) -> None:
+    if "db" not in groups:
         pytest.skip("not a db host")
     methods = psql(host, "postgres", "SELECT DISTINCT auth_method FROM pg_hba_file_rules")
     assert set(methods.split()) <= {"peer", "scram-sha-256"}, methods

@@ -7,7 +7,7 @@ pool is created; at shutdown the pool is closed.
 
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 
 import psycopg2
@@ -15,6 +15,8 @@ from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 
 import db
 import migrate
@@ -61,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         exception_handlers={
             RequestValidationError: validation_error,
+            405: method_not_allowed,
             psycopg2.DataError: data_error,
             db.PoolTimeout: database_unavailable,
             psycopg2.OperationalError: database_unavailable,
@@ -82,6 +85,29 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
         for error in exc.errors()
     ]
     return JSONResponse({"detail": problems}, status_code=422)
+
+
+def all_routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, including those of included routers."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        yield from all_routes(included.routes) if included is not None else (route,)
+
+
+async def method_not_allowed(request: Request, exc: HTTPException) -> JSONResponse:
+    """405 whose Allow header lists every method of the path (Starlette's lists only
+    those of the first route that matches the path)."""
+    methods = {
+        method
+        for route in all_routes(request.app.router.routes)
+        if route.matches(request.scope)[0] != Match.NONE
+        for method in getattr(route, "methods", None) or ()
+    }
+    return JSONResponse(
+        {"detail": exc.detail},
+        status_code=405,
+        headers={"Allow": ", ".join(sorted(methods))},
+    )
 
 
 async def data_error(request: Request, exc: psycopg2.DataError) -> JSONResponse:

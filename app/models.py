@@ -15,8 +15,14 @@ class Limits:
     message_max_length = 4096
 
 
-def _document_max_length(schema: dict[str, Any]) -> None:
+# What _check_text enforces, for the OpenAPI schema: no NUL, and at least one character
+# that is not whitespace in Python's sense (str.isspace, as used by str.strip).
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+def _document_text_rules(schema: dict[str, Any]) -> None:
     schema["properties"]["message"]["maxLength"] = Limits.message_max_length
+    schema["properties"]["message"]["pattern"] = TEXT_PATTERN
 
 
 class MessageIn(BaseModel):
@@ -25,7 +31,7 @@ class MessageIn(BaseModel):
     model_config = ConfigDict(
         strict=True,  # a number is not a string
         extra="forbid",
-        json_schema_extra=_document_max_length,
+        json_schema_extra=_document_text_rules,
     )
 
     message: str = Field(min_length=1, examples=["Hello, world"])

@@ -36,7 +36,8 @@ async def require_json(request: Request) -> None:
 
 JSON_ONLY = [Depends(require_json)]
 NOT_JSON: dict[int | str, dict[str, Any]] = {
-    415: {"model": ErrorMessage, "description": "The body is not declared as JSON"}
+    400: {"model": ErrorMessage, "description": "The body is not UTF-8, or nested too deeply"},
+    415: {"model": ErrorMessage, "description": "The body is not declared as JSON"},
 }
 
 MessageId = Annotated[int, Path(ge=1, le=MAX_ID, description="The message's id")]

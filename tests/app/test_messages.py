@@ -248,3 +248,20 @@ def test_openapi_documents_the_errors(client: httpx.Client) -> None:
     )
     ready = spec["paths"]["/health/ready"]["get"]["responses"]
     assert "application/health+json" in ready["503"]["content"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("OPTIONS", "/messages", "GET, POST"),
+        ("PATCH", "/messages/1", "DELETE, GET, PUT"),
+        ("POST", "/messages/1", "DELETE, GET, PUT"),
+        ("DELETE", "/health/live", "GET"),
+    ],
+)
+def test_a_wrong_method_is_405_listing_every_method_of_the_path(
+    client: httpx.Client, method: str, path: str, allowed: str
+) -> None:
+    response = client.request(method, path)
+    assert_json_error(response, 405)
+    assert response.headers["allow"] == allowed

@@ -63,3 +63,19 @@ def test_the_local_vault_is_refused_for_another_host(inventory: str) -> None:
     # A loopback address that is not the local VM: nothing leaves the machine.
     run = deploy(inventory, "-e", "ansible_host=127.0.0.2")
     assert_refused(run, "would get the insecure local-VM secrets")
+
+
+def test_secrets_never_reach_verbose_output(host: Any, inventory: str) -> None:
+    variables = host.ansible.get_variables()
+    if "app" not in variables["group_names"]:
+        pytest.skip("not an app host")
+    # What the vault holds, as the host got it (read through a pipe, never printed).
+    config_dir = "/etc/" + variables.get("app_name", "messages")
+    secrets = host.check_output(
+        "sed -n 's/^DATABASE_PASSWORD=\"\\(.*\\)\"$/\\1/p' %s/*.env", config_dir
+    ).split()
+    assert len(secrets) == 2, "expected the app's and the migrations' passwords"
+    run = deploy(inventory, "-vvv", "--diff")
+    assert run.returncode == 0, run.stdout[-3000:]
+    for index, secret in enumerate(secrets):
+        assert secret not in run.stdout + run.stderr, f"secret {index} is in the -vvv output"

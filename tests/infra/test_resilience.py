@@ -1,6 +1,7 @@
 """Breaking things on purpose while a bounded load keeps going, then checking what
 the clients saw and what the database holds. Traffic goes only to the test host."""
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -185,3 +186,50 @@ def pid1_started(host: Any) -> str:
     except Exception:  # noqa: BLE001 - the connection fails while the host is down
         return ""
     return result.stdout.strip() if result.rc == 0 else ""
+
+
+def instances_rss_kib(host: Any, name: str, ports: list[int]) -> int:
+    pids = [
+        host.check_output("systemctl show --property MainPID --value %s@%s", name, str(port))
+        for port in ports
+    ]
+    return sum(int(rss) for rss in host.check_output("ps -o rss= -p %s", ",".join(pids)).split())
+
+
+def test_a_bounded_load_run_has_no_5xx_and_no_memory_growth(
+    host: Any, page_url: str, tls_context: Any, setting: Setting, ports: list[int]
+) -> None:
+    """LOAD_SECONDS at LOAD_CONNECTIONS (60 s at 64 by default): 429 is allowed, 5xx not."""
+    seconds = float(os.environ.get("LOAD_SECONDS", "60"))
+    connections = int(os.environ.get("LOAD_CONNECTIONS", "64"))
+    name = setting("app_name")
+    with httpx.Client(base_url=page_url, verify=tls_context) as client:
+        location = client.post("/messages", json={"message": "load run"}).headers["location"]
+    statuses: dict[str, int] = {}
+    lock, started = threading.Lock(), time.monotonic()
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
+            while time.monotonic() - started < seconds:
+                try:
+                    outcome = str(client.get(location).status_code)
+                except httpx.HTTPError as error:
+                    outcome = type(error).__name__
+                with lock:
+                    statuses[outcome] = statuses.get(outcome, 0) + 1
+
+    threads = [threading.Thread(target=client_loop) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    samples = []
+    while time.monotonic() - started < seconds:
+        samples.append(instances_rss_kib(host, name, ports))
+        time.sleep(seconds / 20)
+    for thread in threads:
+        thread.join()
+
+    assert statuses.get("200"), statuses
+    assert set(statuses) <= {"200", "429"}, statuses
+    quarter = max(1, len(samples) // 4)
+    first, last = sum(samples[:quarter]) / quarter, sum(samples[-quarter:]) / quarter
+    assert last <= first * 1.10, f"app memory grew from {first:.0f} to {last:.0f} KiB"

@@ -212,6 +212,7 @@ def test_static_assets_are_long_lived(https: httpx.Client) -> None:
 # --- load balancing ------------------------------------------------------------------
 
 
+@pytest.mark.destructive
 def test_one_killed_instance_costs_no_failed_get(
     host: Any, https: httpx.Client, setting: Setting, ports: list[int]
 ) -> None:
@@ -241,6 +242,7 @@ def test_one_killed_instance_costs_no_failed_get(
 # --- rate limit (last: it empties this client's bucket) --------------------------------
 
 
+@pytest.mark.destructive
 def test_a_burst_gets_429_and_never_5xx(
     https: httpx.Client, page_url: str, tls_context: Any
 ) -> None:

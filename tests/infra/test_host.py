@@ -140,6 +140,7 @@ def wait_for(condition: Callable[[], bool], seconds: float = 15) -> bool:
     return True
 
 
+@pytest.mark.destructive
 def test_readiness_fails_while_postgresql_is_stopped(
     host: Any, groups: set[str], setting: Setting, web: httpx.Client
 ) -> None:

@@ -29,6 +29,9 @@ from typing import Any
 import httpx
 import pytest
 
+# Stops services, reboots, floods: only on hosts made for testing (see `make verify`).
+pytestmark = pytest.mark.destructive
+
 Setting = Callable[[str], Any]  # the `setting` fixture: a host variable by name
 
 PAUSE = 0.06  # seconds before each corpus request: about 14 r/s

@@ -2,17 +2,24 @@
 the clients saw and what the database holds. Traffic goes only to the test host."""
 
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+# Stops services, reboots, floods: only on hosts made for testing (see `make verify`).
+pytestmark = pytest.mark.destructive
+
 Setting = Callable[[str], Any]  # the `setting` fixture: a host variable by name
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # Below nginx's per-client rate limit (20 r/s by default): every answer counts.
 LOAD_THREADS = 3
@@ -233,3 +240,25 @@ def test_a_bounded_load_run_has_no_5xx_and_no_memory_growth(
     quarter = max(1, len(samples) // 4)
     first, last = sum(samples[:quarter]) / quarter, sum(samples[-quarter:]) / quarter
     assert last <= first * 1.10, f"app memory grew from {first:.0f} to {last:.0f} KiB"
+
+
+def test_a_deploy_that_restarts_the_app_drops_no_request(
+    request: Any, page_url: str, tls_context: Any
+) -> None:
+    """A changed setting restarts the instances one at a time; the load sees only 200s.
+    The second deploy puts the setting back (and restarts them again)."""
+    inventory = str(request.config.getoption("ansible_inventory"))
+    changed = '{"app_extra_environment": {"LOG_LEVEL": "warning"}}'
+    with background_load(page_url, tls_context, write=False, seconds=600) as (load, _):
+        for extra in (["-e", changed], []):
+            run = subprocess.run(
+                ["ansible-playbook", "-i", inventory, "ansible/deploy.yml", *extra],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert run.returncode == 0, run.stdout[-3000:]
+            assert "Restart the instance on port" in run.stdout, "the deploy restarted nothing"
+    every = [outcome for _, outcome in load.outcomes]
+    assert every and set(every) == {"200"}, {o: every.count(o) for o in set(every)}

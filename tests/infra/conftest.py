@@ -6,17 +6,19 @@ Expected values (ports, names) come from the inventory's variables, falling back
 to the roles' defaults, never from values written here.
 """
 
+import functools
 import ipaddress
 import re
 import ssl
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+from hostcheck import Setting
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = ROOT / "ansible" / "roles"
@@ -24,13 +26,14 @@ ROLES = ROOT / "ansible" / "roles"
 LOCAL_VM_NETWORK = ipaddress.ip_network("192.168.56.0/24")
 
 
-Setting = Callable[[str], Any]
+@functools.cache
+def role_defaults(role: str) -> dict[str, Any]:
+    defaults: dict[str, Any] = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
+    return defaults
 
 
 def role_default(name: str) -> Any:
-    role = name.split("_", 1)[0]
-    defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
-    return defaults[name]
+    return role_defaults(name.split("_", 1)[0])[name]
 
 
 def host_setting(host: Any, name: str) -> Any:
@@ -79,7 +82,7 @@ def setting(host: Any) -> Setting:
     return lambda name: host_setting(host, name)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def groups(host: Any) -> set[str]:
     """The inventory groups of the host: db, app, web."""
     return set(host.ansible.get_variables()["group_names"])
@@ -100,8 +103,8 @@ def address(host: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def web(host: Any, address: str) -> Iterator[httpx.Client]:
-    if "web" not in host.ansible.get_variables()["group_names"]:
+def web(host: Any, groups: set[str], address: str) -> Iterator[httpx.Client]:
+    if "web" not in groups:
         pytest.skip("not a web host")
     port = int(host_setting(host, "nginx_listen_port"))
     with httpx.Client(base_url=f"http://{address}:{port}", timeout=10) as client:
@@ -122,9 +125,9 @@ def tls_context(host: Any) -> ssl.SSLContext:
 
 
 @pytest.fixture(scope="module")
-def page_url(host: Any, address: str) -> str:
+def page_url(host: Any, groups: set[str], address: str) -> str:
     """The HTTPS base URL of a web host."""
-    if "web" not in host.ansible.get_variables()["group_names"]:
+    if "web" not in groups:
         pytest.skip("not a web host")
     port = int(host_setting(host, "nginx_https_port"))
     return f"https://{address}" + ("" if port == 443 else f":{port}")
@@ -142,3 +145,22 @@ def artifacts_dir() -> Path:
     path = ROOT / "test-output"
     path.mkdir(exist_ok=True)
     return path
+
+
+def env_value(host: Any, path: str, name: str) -> str:
+    for line in host.file(path).content_string.splitlines():
+        if line.startswith(f"{name}="):
+            return line.split("=", 1)[1].strip('"')
+    raise AssertionError(f"{name} not in {path}")
+
+
+@pytest.fixture
+def secrets(host: Any, groups: set[str], setting: Setting) -> list[str]:
+    """The vault-held values the deploy put on this app host (never printed)."""
+    if "app" not in groups:
+        pytest.skip("not an app host")
+    config_dir, name = setting("app_config_dir"), setting("app_name")
+    return [
+        env_value(host, f"{config_dir}/{name}.env", "DATABASE_PASSWORD"),
+        env_value(host, f"{config_dir}/{name}-migrate.env", "DATABASE_PASSWORD"),
+    ]

@@ -6,13 +6,11 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-
-Setting = Callable[[str], Any]  # the `setting` fixture: a host variable by name
+from hostcheck import Setting
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -21,8 +19,8 @@ SECURITY_HEADERS = {
 
 
 @pytest.fixture(autouse=True)
-def only_on_web_hosts(host: Any) -> None:
-    if "web" not in host.ansible.get_variables()["group_names"]:
+def only_on_web_hosts(groups: set[str]) -> None:
+    if "web" not in groups:
         pytest.skip("not a web host")
 
 

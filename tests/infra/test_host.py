@@ -1,26 +1,11 @@
 """What a deployed host must be: read like a list of facts."""
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-
-Setting = Callable[[str], Any]  # the `setting` fixture: a host variable by name
-
-
-def listening_addresses(host: Any, port: int) -> set[str]:
-    """Local addresses with a TCP listener on port, e.g. {"127.0.0.1", "::1"}."""
-    addresses = set()
-    for spec in host.socket.get_listening_sockets():
-        if spec.startswith("tcp://") and spec.rsplit(":", 1)[1] == str(port):
-            addresses.add(spec[len("tcp://") :].rsplit(":", 1)[0].strip("[]"))
-    return addresses
-
-
-LOOPBACK = {"127.0.0.1", "::1"}
-
+from hostcheck import LOOPBACK, Setting, listening_addresses, wait_for
 
 # --- the edge ---------------------------------------------------------------
 
@@ -131,15 +116,6 @@ def test_a_message_posted_through_nginx_reads_back(https: httpx.Client) -> None:
     assert https.delete(created.headers["Location"]).status_code == 204
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 15) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
-
 @pytest.mark.destructive
 def test_readiness_fails_while_postgresql_is_stopped(
     host: Any, groups: set[str], setting: Setting, web: httpx.Client
@@ -150,10 +126,14 @@ def test_readiness_fails_while_postgresql_is_stopped(
     # Debian's postgresql.service stops its clusters (postgresql@VERSION-main) after it returns.
     host.check_output("systemctl stop postgresql")
     try:
-        assert wait_for(lambda: not listening_addresses(host, port)), "PostgreSQL did not stop"
+        assert wait_for(lambda: not listening_addresses(host, port)) is not None, (
+            "PostgreSQL did not stop"
+        )
         response = web.get("/health/ready")
         assert response.status_code == 503
         assert response.json()["status"] == "fail"
     finally:
         host.check_output("systemctl start postgresql")
-    assert wait_for(lambda: web.get("/health/ready").status_code == 200), "not ready again"
+    assert wait_for(lambda: web.get("/health/ready").status_code == 200) is not None, (
+        "not ready again"
+    )

@@ -22,17 +22,16 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from hostcheck import Setting
 
 # Stops services, reboots, floods: only on hosts made for testing (see `make verify`).
 pytestmark = pytest.mark.destructive
-
-Setting = Callable[[str], Any]  # the `setting` fixture: a host variable by name
 
 PAUSE = 0.06  # seconds before each corpus request: about 14 r/s
 SCHEMATHESIS_RATE = "15/s"

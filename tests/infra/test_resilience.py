@@ -5,7 +5,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from hostcheck import Setting, listening_addresses, wait_for
 
 # Stops services, reboots, floods: only on hosts made for testing (see `make verify`).
 pytestmark = pytest.mark.destructive
-
-Setting = Callable[[str], Any]  # the `setting` fixture: a host variable by name
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,20 +78,6 @@ def background_load(
             thread.join()
 
 
-def wait_for(condition: Callable[[], bool], seconds: float) -> float | None:
-    """Seconds until condition() held, or None if it did not within `seconds`."""
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if condition():
-            return time.monotonic() - start
-        time.sleep(0.1)
-    return None
-
-
-def listens(host: Any, port: int) -> bool:
-    return host.socket(f"tcp://127.0.0.1:{port}").is_listening
-
-
 def ready(https: httpx.Client) -> bool:
     try:
         return https.get("/health/ready").status_code == 200
@@ -109,8 +94,7 @@ def stored_ids(host: Any, setting: Setting) -> set[int]:
 
 
 @pytest.fixture(autouse=True)
-def single_host_only(host: Any) -> None:
-    groups = set(host.ansible.get_variables()["group_names"])
+def single_host_only(groups: set[str]) -> None:
     if not {"db", "app", "web"} <= groups:
         pytest.skip("these faults are staged on a host that carries db, app and web")
 
@@ -123,7 +107,7 @@ def test_postgresql_outage_under_load(
         time.sleep(3)
         stopped_at = time.monotonic() - started
         host.check_output("systemctl stop postgresql")
-        assert wait_for(lambda: not listens(host, port), 15) is not None
+        assert wait_for(lambda: not listening_addresses(host, port)) is not None
         readiness_during_outage = https.get("/health/ready")
         time.sleep(10)
         host.check_output("systemctl start postgresql")

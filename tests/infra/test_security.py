@@ -2,12 +2,10 @@
 
 import re
 import socket
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-Setting = Callable[[str], Any]  # the `setting` fixture: a host variable by name
+from hostcheck import Setting
 
 
 def psql(host: Any, database: str, query: str, role: str = "") -> str:
@@ -16,25 +14,6 @@ def psql(host: Any, database: str, query: str, role: str = "") -> str:
     return host.check_output(
         "echo %s | runuser -u postgres -- psql -XAtq -v role=%s -d %s", query, role, database
     )
-
-
-def env_value(host: Any, path: str, name: str) -> str:
-    for line in host.file(path).content_string.splitlines():
-        if line.startswith(f"{name}="):
-            return line.split("=", 1)[1].strip('"')
-    raise AssertionError(f"{name} not in {path}")
-
-
-@pytest.fixture
-def secrets(host: Any, groups: set[str], setting: Setting) -> list[str]:
-    """The vault-held values the deploy put on this app host."""
-    if "app" not in groups:
-        pytest.skip("not an app host")
-    config_dir, name = setting("app_config_dir"), setting("app_name")
-    return [
-        env_value(host, f"{config_dir}/{name}.env", "DATABASE_PASSWORD"),
-        env_value(host, f"{config_dir}/{name}-migrate.env", "DATABASE_PASSWORD"),
-    ]
 
 
 # --- the app's sandbox ------------------------------------------------------------------

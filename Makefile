@@ -24,7 +24,7 @@ VERIFY_ARGS := $(if $(DESTRUCTIVE),,-m "not destructive")
 endif
 PLAYBOOK := ansible-playbook -i $(INVENTORY) ansible/deploy.yml $(VAULT_ARGS)
 
-.PHONY: help venv host-deps image up down deploy verify lint unit e2e test
+.PHONY: help venv host-deps image up down deploy verify lint unit e2e test bench
 
 help:
 	@echo "make up       bring up the local host (192.168.56.10) and deploy to it"
@@ -34,6 +34,7 @@ help:
 	@echo "make verify   run the host checks (testinfra) against INVENTORY (DESTRUCTIVE=1: also the fault tests)"
 	@echo "make lint     ruff, mypy, yamllint, ansible-lint (production profile)"
 	@echo "make unit     the app's tests against a throwaway PostgreSQL"
+	@echo "make bench    load and deploy-speed benchmark on new local hosts (about 15 min; replaces the local host)"
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -67,11 +68,11 @@ verify: venv
 	pytest tests/infra -p no:cacheprovider --sudo --hosts=ansible://all --ansible-inventory=$(INVENTORY) $(VERIFY_ARGS)
 
 lint: venv
-	ruff check app tests
-	ruff format --check app tests
+	ruff check app tests bench
+	ruff format --check app tests bench
 	mypy app
 	yamllint --strict .
-	ansible-lint --offline --profile production ansible
+	ansible-lint --offline --profile production ansible bench
 
 unit: venv host-deps
 	pytest tests/app
@@ -80,3 +81,13 @@ e2e: host-deps venv image
 	scripts/e2e.sh
 
 test: lint unit e2e
+
+$(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
+	$(VENV)/bin/pip install --quiet -r bench/requirements.txt
+	touch $@
+
+# Never part of `make test`: it takes the machine for about 15 minutes.
+# BENCH_ARGS are passed on, e.g. BENCH_ARGS="--no-deploy-timing --connections 64".
+bench: host-deps venv image $(VENV)/.bench-installed
+	ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/$(LOCAL_INVENTORY)/vault-password-INSECURE-local-only.txt \
+	  $(VENV)/bin/python bench/run.py $(BENCH_ARGS)

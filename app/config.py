@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     message_max_length: int = Field(default=4096, ge=1)
     migrate_on_startup: bool = True
     log_level: LogLevel = "info"
+    # One line per request (behind nginx, its access log has them already).
+    access_log: bool = True
 
     @field_validator("log_level", mode="before")
     @classmethod

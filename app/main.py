@@ -73,7 +73,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(messages.router)
     app.include_router(health.router)
-    app.add_middleware(RequestLogMiddleware)
+    if settings.access_log:
+        app.add_middleware(RequestLogMiddleware)
     return app
 
 

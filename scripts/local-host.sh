@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The local host (Vagrant's `web`, 192.168.56.10, docker provider by default).
 #   scripts/local-host.sh up       create or start it and deploy to it
+#   scripts/local-host.sh create   create or start it, without deploying
 #   scripts/local-host.sh down     destroy it and its network, also when made by another checkout
 #   scripts/local-host.sh check    fail unless 192.168.56.10 is on a local bridge
 set -euo pipefail
@@ -30,11 +31,15 @@ link_key() {
   ln -sfn "$(realpath "$key")" .vagrant/local-vm-key
 }
 
-up() {
+create() {
   echo "==> vagrant up ($VAGRANT_DEFAULT_PROVIDER)"
   vagrant up --no-provision
   link_key
   check
+}
+
+up() {
+  create
   echo "==> deploying (ansible/deploy.yml)"
   vagrant provision
 }
@@ -57,8 +62,9 @@ down() {
 
 case "${1:-}" in
   up) up ;;
+  create) create ;;
   down) down ;;
   check) check ;;
   link-key) link_key ;;
-  *) echo "usage: $0 up|down|check|link-key" >&2; exit 2 ;;
+  *) echo "usage: $0 up|create|down|check|link-key" >&2; exit 2 ;;
 esac

@@ -173,17 +173,27 @@ class PostgresServer:
 
 
 class AppServer:
-    """``python -m uvicorn main:app`` in app/, its output in a file."""
+    """``python -m uvicorn main:app`` in app/ (or another module and folder), its output
+    in a file; live once ``live_path`` answers 200."""
 
-    def __init__(self, env: dict[str, str], logdir: Path, name: str = "app") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        logdir: Path,
+        name: str = "app",
+        module: str = "main:app",
+        folder: Path = APP_DIR,
+        live_path: str = "/health/live",
+    ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.live_path = live_path
         self.logfile = logdir / f"{name}-{self.port}.log"
         self._log = self.logfile.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1",
+            [sys.executable, "-m", "uvicorn", module, "--host", "127.0.0.1",
              "--port", str(self.port)],
-            cwd=APP_DIR,
+            cwd=folder,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -195,7 +205,7 @@ class AppServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the app exited ({self.process.returncode}):\n{self.log()}")
             try:
-                if httpx.get(f"{self.base_url}/health/live", timeout=1).status_code == 200:
+                if httpx.get(self.base_url + self.live_path, timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

@@ -160,3 +160,16 @@ def test_log_has_one_line_per_request_and_no_password(
     # This log went through the outages, timeouts and errors above: no password in it.
     log = app_server.log()
     assert postgres.app_password not in log
+
+
+def test_access_log_off_leaves_requests_unlogged(start_app: Any, postgres: Any) -> None:
+    app = start_app(postgres.app_env(ACCESS_LOG="false"), "no-access-log")
+    app.wait_live()
+    marker = "/messages/4242424243"
+    with httpx.Client(base_url=app.base_url, timeout=5) as client:
+        assert client.get(marker).status_code == 404
+        # A request after it, so the first one's line would have been written by now.
+        assert client.get("/health/live").status_code == 200
+    time.sleep(0.2)
+    assert marker not in app.log()
+    assert "/health/live" not in app.log()

@@ -9,13 +9,20 @@ pattern), through the parent's cutime and cstime.
 import json
 import os
 
-PARTS = {"nginx": "nginx", "main:app": "app", "baseline:app": "baseline", "postgres": "postgresql"}
-
 
 def part(command: str) -> str | None:
-    for marker, name in PARTS.items():
-        if command.startswith(marker) or f" {marker}" in command:
-            return name
+    """The part of the stack a process belongs to, by its command line."""
+    program = command.split(" ", 1)[0]
+    if program.startswith("nginx"):
+        return "nginx"
+    if "baseline:app" in command:
+        return "baseline"
+    if "main:app" in command:
+        return "app"
+    # The postmaster ("/usr/lib/postgresql/15/bin/postgres -D ...") and its backends
+    # ("postgres: 15/main: ..."); exited backends count in the postmaster's cutime.
+    if program.startswith("postgres") or program.endswith("/postgres"):
+        return "postgresql"
     return None
 
 

@@ -268,18 +268,27 @@ def measure_deploy(results: dict[str, Any], extra_vars: list[str]) -> Host:
 # ---------------------------------------------------------------- load
 
 
-def wrk(
-    host: Host, url: str, endpoint: str, connections: int, duration: int, threads: int
-) -> dict[str, Any]:
+def wrk_command(url: str, endpoint: str, connections: int, duration: int, threads: int) -> str:
+    """A wrk run with bench.lua, which prints its results as one BENCH_JSON line."""
     mode = f"get_by_id {SEED_ROWS}" if endpoint == "get_by_id" else endpoint
-    command = (
+    return (
         f"wrk -t{threads} -c{connections} -d{duration}s --timeout {WRK_TIMEOUT} --latency "
         f"-s /opt/bench/bench.lua {shlex.quote(url)} -- {mode}"
     )
-    for line in host.ssh(command).splitlines():
-        if line.startswith("BENCH_JSON "):
-            return dict(json.loads(line.removeprefix("BENCH_JSON ")))
-    raise RuntimeError(f"no BENCH_JSON line from {command}")
+
+
+def wrk_results(host: Host, command: str, runs: int = 1) -> list[dict[str, Any]]:
+    """Run a command of ``runs`` wrk runs on the host: each run's BENCH_JSON results."""
+    lines = [line for line in host.ssh(command).splitlines() if line.startswith("BENCH_JSON ")]
+    if len(lines) != runs:
+        raise RuntimeError(f"expected {runs} wrk results from {command}, got {len(lines)}")
+    return [dict(json.loads(line.removeprefix("BENCH_JSON "))) for line in lines]
+
+
+def wrk(
+    host: Host, url: str, endpoint: str, connections: int, duration: int, threads: int
+) -> dict[str, Any]:
+    return wrk_results(host, wrk_command(url, endpoint, connections, duration, threads))[0]
 
 
 def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -317,17 +326,12 @@ def measure_one(
         # each, started together over one ssh command.
         targets = instances[: max(1, min(len(instances), connections))]
         share = connections // len(targets)
-        mode = f"get_by_id {SEED_ROWS}" if endpoint == "get_by_id" else endpoint
         commands = [
-            f"wrk -t1 -c{share} -d{duration}s --timeout {WRK_TIMEOUT} --latency "
-            f"-s /opt/bench/bench.lua http://127.0.0.1:{port} -- {mode}"
+            wrk_command(f"http://127.0.0.1:{port}", endpoint, share, duration, 1)
             for port in targets
         ]
         script = " & ".join(commands) + " & wait"
-        lines = [line for line in host.ssh(script).splitlines() if line.startswith("BENCH_JSON ")]
-        if len(lines) != len(targets):
-            raise RuntimeError(f"expected {len(targets)} wrk results, got {len(lines)}")
-        raw = combine([json.loads(line.removeprefix("BENCH_JSON ")) for line in lines])
+        raw = combine(wrk_results(host, script, len(targets)))
     cpu_after = json.loads(host.ssh("sudo python3 /opt/bench/cpu.py"))
     errors = raw["errors"]
     failed = errors["status"] + errors["timeout"]

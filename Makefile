@@ -7,11 +7,14 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible/ansible.cfg
 export VAGRANT_DEFAULT_PROVIDER ?= docker
 
-LOCAL_INVENTORY := ansible/inventories/local
+# The local test hosts: the hosts of ansible/inventories/$(TOPOLOGY), which the
+# Vagrantfile boots (local: the single local host).
+export TOPOLOGY ?= local
+LOCAL_INVENTORY := ansible/inventories/$(TOPOLOGY)
 INVENTORY ?= $(LOCAL_INVENTORY)
-# The local vault opens with its committed (insecure, local-only) password; any
-# other inventory's vault password is asked for, or read from the file that
-# ANSIBLE_VAULT_PASSWORD_FILE names.
+# A local inventory's vault opens with its committed (insecure, local-only)
+# password; any other inventory's vault password is asked for, or read from the
+# file that ANSIBLE_VAULT_PASSWORD_FILE names.
 ifeq ($(INVENTORY),$(LOCAL_INVENTORY))
 export ANSIBLE_VAULT_PASSWORD_FILE := $(CURDIR)/$(LOCAL_INVENTORY)/vault-password-INSECURE-local-only.txt
 LOCAL_CHECK := scripts/local-host.sh check
@@ -24,15 +27,16 @@ VERIFY_ARGS := $(if $(DESTRUCTIVE),,-m "not destructive")
 endif
 PLAYBOOK := ansible-playbook -i $(INVENTORY) ansible/deploy.yml $(VAULT_ARGS)
 
-.PHONY: help venv host-deps image up down deploy verify lint unit e2e test bench
+.PHONY: help venv host-deps unit-deps image up down deploy verify lint role-docs unit e2e test bench
 
 help:
-	@echo "make up       bring up the local host (192.168.56.10) and deploy to it"
+	@echo "make up       bring up the local host and deploy to it"
 	@echo "make test     everything CI runs: lint, the app's tests, a fresh host deployed and verified"
 	@echo "make down     destroy the local host and its network"
 	@echo "make deploy   deploy to INVENTORY (default: the local host)"
 	@echo "make verify   run the host checks (testinfra) against INVENTORY (DESTRUCTIVE=1: also the fault tests)"
-	@echo "make lint     ruff, mypy, yamllint, ansible-lint (production profile)"
+	@echo "make lint     ruff, mypy, yamllint, ansible-lint (production profile), role READMEs vs argument specs"
+	@echo "make role-docs  rewrite the Role Variables of each role's README from its argument specs"
 	@echo "make unit     the app's tests against a throwaway PostgreSQL"
 	@echo "make bench    load and deploy-speed benchmark on new local hosts (about 15 min; replaces the local host)"
 
@@ -46,17 +50,22 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 host-deps:
 	scripts/install-host-deps.sh
 
+unit-deps:
+	scripts/install-host-deps.sh unit
+
 image: host-deps
 	image/build.sh
 
 up: host-deps venv image
 	scripts/local-host.sh up
-	@echo
-	@echo "The local host is up: https://192.168.56.10/ (self-signed certificate)"
-	@echo "  curl http://192.168.56.10/health/ready"
-	@echo "  curl -k -X POST -H 'Content-Type: application/json' -d '{\"message\": \"hello\"}' https://192.168.56.10/messages"
+	@scripts/local-host.sh hosts web | while read -r name address; do \
+	  echo; \
+	  echo "$$name is up: https://$$address/ (self-signed certificate)"; \
+	  echo "  curl http://$$address/health/ready"; \
+	  echo "  curl -k -X POST -H 'Content-Type: application/json' -d '{\"message\": \"hello\"}' https://$$address/messages"; \
+	done
 
-down:
+down: venv
 	scripts/local-host.sh down
 
 deploy: venv
@@ -68,19 +77,23 @@ verify: venv
 	pytest tests/infra -p no:cacheprovider --sudo --hosts=ansible://all --ansible-inventory=$(INVENTORY) $(VERIFY_ARGS)
 
 lint: venv
-	ruff check app tests bench
-	ruff format --check app tests bench
+	ruff check app tests bench scripts
+	ruff format --check app tests bench scripts
 	mypy app
 	yamllint --strict .
 	ansible-lint --offline --profile production ansible bench
+	python scripts/role_docs.py --check
 
-unit: venv host-deps
+unit: venv unit-deps
 	pytest tests/app
 
 e2e: host-deps venv image
 	scripts/e2e.sh
 
 test: lint unit e2e
+
+role-docs: venv
+	python scripts/role_docs.py
 
 $(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
 	$(VENV)/bin/pip install --quiet -r bench/requirements.txt

@@ -1,29 +1,28 @@
 """The messages service: ``cd app && uvicorn main:app``.
 
-Configuration comes from environment variables (see config.py). At start-up the
-pending migrations are applied (unless MIGRATE_ON_STARTUP=false) and the connection
-pool is created; at shutdown the pool is closed.
+The settings are read once from environment variables (core/config.py) and kept on
+``app.state.settings``. At start-up (the lifespan) the pending migrations are applied
+(unless MIGRATE_ON_STARTUP=false) and the connection pool is created on ``app.state.pool``;
+at shutdown the pool is closed. Routes reach both through api/deps.py.
 """
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
-import psycopg2
 from anyio import to_thread
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
-from starlette.routing import BaseRoute, Match
+from fastapi import FastAPI
 
-import db
 import migrate
-import models
-from config import Settings, load_settings
+from api.routes import health, limits, messages
+from core.config import Settings, load_settings
+from core.db import Pool
+from errors import EXCEPTION_HANDLERS
 from request_log import RequestLogMiddleware
-from routes import health, messages
 
 logger = logging.getLogger("app")
 
@@ -38,96 +37,58 @@ def configure_logging(level: str) -> None:
     logging.getLogger("uvicorn.access").disabled = True
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Create what the routes use (see api/deps.py) before the first request; close it after
+    the last."""
+    settings: Settings = app.state.settings
+    if settings.migrate_on_startup:
+        applied = await to_thread.run_sync(migrate.run, settings)
+        logger.info("migrations applied: %s", ", ".join(applied) or "none pending")
+    # Each request holding a connection occupies a worker thread. Twice as many
+    # threads as connections lets as many more requests wait for a connection
+    # (up to DATABASE_POOL_TIMEOUT) rather than queue unseen for a thread.
+    to_thread.current_default_thread_limiter().total_tokens = 2 * settings.database_pool_size
+    # Connections are opened lazily, on first use.
+    pool = Pool(settings)
+    readiness_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readiness")
+    app.state.pool = pool
+    app.state.readiness_thread = readiness_thread
+    app.state.started = time.monotonic()
+    try:
+        yield
+    finally:
+        readiness_thread.shutdown(wait=False)
+        pool.close()
+
+
+class MessagesAPI(FastAPI):
+    """FastAPI, with this app's MESSAGE_MAX_LENGTH in the OpenAPI schema as the text's
+    ``maxLength``. The routes check it against the app's settings (api/routes/messages.py):
+    the model, shared by every app in the process, does not know it."""
+
+    def openapi(self) -> dict[str, Any]:
+        schema = super().openapi()  # generated once, again only when routes are added
+        settings: Settings = self.state.settings
+        text = schema["components"]["schemas"]["MessageIn"]["properties"]["message"]
+        text["maxLength"] = settings.message_max_length
+        return schema
+
+
 def create_app(settings: Settings) -> FastAPI:
-    models.Limits.message_max_length = settings.message_max_length
-    health.Limits.readiness_timeout = settings.readiness_timeout
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.migrate_on_startup:
-            applied = await to_thread.run_sync(migrate.run, settings)
-            logger.info("migrations applied: %s", ", ".join(applied) or "none pending")
-        # Each request holding a connection occupies a worker thread. Twice as many
-        # threads as connections lets as many more requests wait for a connection
-        # (up to DATABASE_POOL_TIMEOUT) rather than queue unseen for a thread.
-        to_thread.current_default_thread_limiter().total_tokens = 2 * settings.database_pool_size
-        db.open_pool(settings)
-        try:
-            yield
-        finally:
-            db.close_pool()
-
-    app = FastAPI(
+    app = MessagesAPI(
         title="Messages",
         version="1.0.0",
         lifespan=lifespan,
-        exception_handlers={
-            RequestValidationError: validation_error,
-            405: method_not_allowed,
-            psycopg2.DataError: data_error,
-            db.PoolTimeout: database_unavailable,
-            psycopg2.OperationalError: database_unavailable,
-            psycopg2.InterfaceError: database_unavailable,
-            Exception: internal_error,
-        },
+        exception_handlers=EXCEPTION_HANDLERS,
     )
+    app.state.settings = settings
     app.include_router(messages.router)
     app.include_router(health.router)
+    app.include_router(limits.router)
     if settings.access_log:
         app.add_middleware(RequestLogMiddleware)
     return app
-
-
-async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 listing the problems; the input is not echoed back (it may be huge or not
-    representable in JSON, like a lone surrogate)."""
-    problems = [
-        {"type": error["type"], "loc": list(error["loc"]), "msg": error["msg"]}
-        for error in exc.errors()
-    ]
-    return JSONResponse({"detail": problems}, status_code=422)
-
-
-def all_routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
-    """Every route, including those of included routers."""
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        yield from all_routes(included.routes) if included is not None else (route,)
-
-
-async def method_not_allowed(request: Request, exc: HTTPException) -> JSONResponse:
-    """405 whose Allow header lists every method of the path (Starlette's lists only
-    those of the first route that matches the path)."""
-    methods = {
-        method
-        for route in all_routes(request.app.router.routes)
-        if route.matches(request.scope)[0] != Match.NONE
-        for method in getattr(route, "methods", None) or ()
-    }
-    return JSONResponse(
-        {"detail": exc.detail},
-        status_code=405,
-        headers={"Allow": ", ".join(sorted(methods))},
-    )
-
-
-async def data_error(request: Request, exc: psycopg2.DataError) -> JSONResponse:
-    """Data the database refused although it passed validation: the client's fault."""
-    reason = exc.diag.message_primary or "invalid data"
-    problem = {"type": "database_data_error", "loc": ["body"], "msg": reason}
-    return JSONResponse({"detail": [problem]}, status_code=422)
-
-
-async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    first_line = (str(exc).strip().splitlines() or [""])[0]
-    logger.warning("database unavailable: %s: %s", type(exc).__name__, first_line)
-    return JSONResponse({"detail": "database unavailable"}, status_code=503)
-
-
-async def internal_error(request: Request, exc: Exception) -> JSONResponse:
-    """Last resort. Starlette re-raises the exception afterwards, and uvicorn logs its
-    traceback; the client only gets this."""
-    return JSONResponse({"detail": "internal error"}, status_code=500)
 
 
 settings = load_settings()

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from psycopg2.extensions import connection as Connection
 
-import db
-from config import Settings, load_settings
+from core.config import Settings, load_settings
+from core.db import connect
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Key of the advisory lock held while migrating: any constant shared by all instances.
@@ -76,7 +76,7 @@ def apply_pending(conn: Connection) -> list[str]:
 
 def run(settings: Settings) -> list[str]:
     """Connect with the settings' database account and apply the pending migrations."""
-    conn = db.connect(settings)
+    conn = connect(settings)
     try:
         return apply_pending(conn)
     finally:

@@ -1,46 +1,35 @@
-"""Request and response bodies (the storage is plain SQL in routes/messages.py)."""
+"""Request and response bodies (the SQL that fills them is in crud.py)."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Largest PostgreSQL BIGINT: ids and cursors beyond it are refused before reaching the DB.
 MAX_ID = 2**63 - 1
 
-
-class Limits:
-    """Limits taken from the settings at start-up (see ``main.create_app``)."""
-
-    message_max_length = 4096
-
-
 # What _check_text enforces, for the OpenAPI schema: no NUL, and at least one character
 # that is not whitespace in Python's sense (str.isspace, as used by str.strip).
 TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 
-def _document_text_rules(schema: dict[str, Any]) -> None:
-    schema["properties"]["message"]["maxLength"] = Limits.message_max_length
-    schema["properties"]["message"]["pattern"] = TEXT_PATTERN
-
-
+# Its length limit is a setting (MESSAGE_MAX_LENGTH): the routes check it against the app's
+# settings (messages.text_within_limit), and main.py writes it into the schema as maxLength.
 class MessageIn(BaseModel):
     """The text of a message, as sent by a client to create or replace one."""
 
     model_config = ConfigDict(
         strict=True,  # a number is not a string
         extra="forbid",
-        json_schema_extra=_document_text_rules,
     )
 
-    message: str = Field(min_length=1, examples=["Hello, world"])
+    message: str = Field(
+        min_length=1, examples=["Hello, world"], json_schema_extra={"pattern": TEXT_PATTERN}
+    )
 
     @field_validator("message")
     @classmethod
     def _check_text(cls, value: str) -> str:
-        if len(value) > Limits.message_max_length:
-            raise ValueError(f"must be at most {Limits.message_max_length} characters")
         if not value.strip():
             raise ValueError("must not be blank")
         if "\x00" in value:
@@ -65,6 +54,14 @@ class MessagePage(BaseModel):
     items: list[Message]
     next_before: int | None = Field(
         description="The `before` value for the next page; null on the last page."
+    )
+
+
+class Limits(BaseModel):
+    """What a client should know before it sends a message."""
+
+    message_max_length: int = Field(
+        description="The most characters a message may have (MESSAGE_MAX_LENGTH)."
     )
 
 

@@ -3,7 +3,7 @@
 One uvicorn process that opens a NEW psycopg2 connection for every request and closes it
 at the end (no pool), as a naive first version of the service would. It serves the same
 ``GET /messages/{id}``, ``GET /messages`` and ``POST /messages`` with the same JSON as
-app/routes/messages.py, against the ``messages`` table that the deployed app's migrations
+the app's routes, against the ``messages`` table that the deployed app's migrations
 created (this module creates nothing). ``make bench`` measures the app against it; it is
 not part of the service and is never deployed as one.
 
@@ -25,6 +25,7 @@ PAGE_SIZE = 50  # the app's default page size
 app = FastAPI(title="Messages (seed pattern, benchmark only)")
 
 
+# Deliberate twin of app/models.py's bodies: the seed's pattern stands alone, importing nothing.
 class MessageIn(BaseModel):
     message: str
 

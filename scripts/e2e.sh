@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 playbook() {
-  ansible-playbook -i ansible/inventories/local ansible/deploy.yml "$@"
+  ansible-playbook -i "ansible/inventories/${TOPOLOGY:-local}" ansible/deploy.yml "$@"
 }
 
 trap 'echo "==> tearing the local host down"; scripts/local-host.sh down' EXIT

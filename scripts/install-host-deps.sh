@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Installs what this machine needs to run the local host and the tests, if it
-# is missing (Debian/Ubuntu, as root), and starts the Docker engine if it is not
-# running. Safe to run again.
+# Installs what this machine needs, if it is missing (Debian/Ubuntu, as root).
+#   scripts/install-host-deps.sh unit    the app's tests: PostgreSQL's server binaries, venv
+#   scripts/install-host-deps.sh         everything: also the test hosts (Docker engine,
+#                                        Vagrant, debootstrap) and the page's browser;
+#                                        starts the Docker engine if it is not running
+# Safe to run again.
 set -euo pipefail
 
-packages=(docker.io vagrant debootstrap postgresql python3-venv chromium)
+scope=${1:-all}
+packages=(postgresql python3-venv)
+[ "$scope" = unit ] || packages+=(docker.io vagrant debootstrap chromium)
+
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
@@ -15,6 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+[ "$scope" = unit ] && exit 0
 
 if ! docker info >/dev/null 2>&1; then
   if command -v systemctl >/dev/null && systemctl is-system-running >/dev/null 2>&1; then

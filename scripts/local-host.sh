@@ -1,40 +1,64 @@
 #!/usr/bin/env bash
-# The local host (Vagrant's `web`, 192.168.56.10, docker provider by default).
-#   scripts/local-host.sh up       create or start it and deploy to it
-#   scripts/local-host.sh create   create or start it, without deploying
-#   scripts/local-host.sh down     destroy it and its network, also when made by another checkout
-#   scripts/local-host.sh check    fail unless 192.168.56.10 is on a local bridge
+# The local test hosts: one Vagrant machine per host of the inventory
+# ansible/inventories/$TOPOLOGY (default: local, the single host `local-host`),
+# docker provider by default. The inventory names them and gives their addresses.
+#   scripts/local-host.sh up       create or start them and deploy to them
+#   scripts/local-host.sh create   create or start them, without deploying
+#   scripts/local-host.sh down     destroy them (also when made by another checkout), and
+#                                  their network once no other host uses it
+#   scripts/local-host.sh check    fail unless every host's address is on a local bridge
+#   scripts/local-host.sh hosts [GROUP]   print "NAME ADDRESS" for each host (of GROUP)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LOCAL_IP=192.168.56.10
+export TOPOLOGY=${TOPOLOGY:-local}
+INVENTORY=ansible/inventories/$TOPOLOGY
+# Vagrant's private network: the one the Vagrantfile puts the test hosts on.
 LOCAL_NET=192.168.56.0/24
-CONTAINER=fastapi-postgres-web
 export VAGRANT_DEFAULT_PROVIDER=${VAGRANT_DEFAULT_PROVIDER:-docker}
 export ANSIBLE_CONFIG=ansible/ansible.cfg
 
-# With no local host up, the default route would carry these packets off the
-# machine: nothing is sent to the address unless it is directly connected.
-check() {
-  local route
-  route=$(ip route get "$LOCAL_IP" 2>/dev/null || true)
-  if [ -z "$route" ] || grep -q ' via ' <<<"$route"; then
-    echo "the local host is not up: run make up" >&2
-    exit 1
-  fi
+# "NAME ADDRESS" for each host of the inventory, or of one of its groups.
+hosts() {
+  python3 - "$INVENTORY/hosts.yml" "${1:-}" <<'PY'
+import sys
+import yaml
+with open(sys.argv[1]) as inventory:
+    everything = yaml.safe_load(inventory)["all"]
+group = (everything.get("children") or {}).get(sys.argv[2], {}) if sys.argv[2] else everything
+for name in group.get("hosts") or {}:
+    print(name, everything["hosts"][name]["ansible_host"])
+PY
 }
 
-link_key() {
-  local key
-  key=$(ls .vagrant/machines/web/*/private_key 2>/dev/null | head -n 1)
-  [ -n "$key" ] || { echo "error: Vagrant made no ssh key for web" >&2; exit 1; }
-  ln -sfn "$(realpath "$key")" .vagrant/local-vm-key
+# With no test host up, the default route would carry these packets off the
+# machine: nothing is sent to an address unless it is directly connected.
+check() {
+  local name address route
+  while read -r name address; do
+    route=$(ip route get "$address" 2>/dev/null || true)
+    if [ -z "$route" ] || grep -q ' via ' <<<"$route"; then
+      echo "the local host $name ($address) is not up: run make up" >&2
+      exit 1
+    fi
+  done < <(hosts)
+}
+
+# The inventory reaches each host with the key Vagrant made for it.
+link_keys() {
+  local name address key
+  mkdir -p .vagrant/keys
+  while read -r name address; do
+    key=$(ls .vagrant/machines/"$name"/*/private_key 2>/dev/null | head -n 1)
+    [ -n "$key" ] || { echo "error: Vagrant made no ssh key for $name" >&2; exit 1; }
+    ln -sfn "$(realpath "$key")" ".vagrant/keys/$name"
+  done < <(hosts)
 }
 
 create() {
-  echo "==> vagrant up ($VAGRANT_DEFAULT_PROVIDER)"
+  echo "==> vagrant up ($VAGRANT_DEFAULT_PROVIDER, $INVENTORY)"
   vagrant up --no-provision
-  link_key
+  link_keys
   check
 }
 
@@ -46,18 +70,22 @@ up() {
 
 down() {
   vagrant destroy --force >/dev/null 2>&1 || true
-  # A host made from another checkout (CI's clone, an earlier run) is not in
-  # this checkout's .vagrant, but holds the same name and address.
-  docker rm --force "$CONTAINER" >/dev/null 2>&1 || true
+  docker info >/dev/null 2>&1 || return 0
+  # Hosts made from another checkout (CI's clone, an earlier run) are not in this
+  # checkout's .vagrant, but hold the same names and addresses.
+  local name address
+  while read -r name address; do
+    docker rm --force "fastapi-postgres-$name" >/dev/null 2>&1 || true
+  done < <(hosts; echo bench-bare -)
+  # The network goes with the last host on it (other topologies may still use it).
   local network
   for network in $(docker network ls --quiet 2>/dev/null); do
-    if docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' "$network" | grep -qw "$LOCAL_NET"; then
-      docker network inspect --format '{{range .Containers}}{{.Name}} {{end}}' "$network" \
-        | xargs --no-run-if-empty docker rm --force >/dev/null
+    if docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' "$network" | grep -qw "$LOCAL_NET" \
+       && [ -z "$(docker network inspect --format '{{range .Containers}}{{.Name}}{{end}}' "$network")" ]; then
       docker network rm "$network" >/dev/null
     fi
   done
-  rm -f .vagrant/local-vm-key
+  rm -f .vagrant/keys/*
 }
 
 case "${1:-}" in
@@ -65,6 +93,7 @@ case "${1:-}" in
   create) create ;;
   down) down ;;
   check) check ;;
-  link-key) link_key ;;
-  *) echo "usage: $0 up|create|down|check|link-key" >&2; exit 2 ;;
+  hosts) hosts "${2:-}" ;;
+  link-keys) link_keys ;;
+  *) echo "usage: $0 up|create|down|check|hosts [GROUP]|link-keys" >&2; exit 2 ;;
 esac

@@ -5,7 +5,6 @@
 
 (() => {
   const PAGE_SIZE = 20;
-  const MAX_LENGTH = 4096;
   const TIMEOUT_MS = 15000;
 
   const MESSAGES = {
@@ -37,6 +36,10 @@
 
   // `before` of the page shown (null: the newest page); `nextBefore` of the next older page.
   const view = { before: null, nextBefore: null, loading: false, load: 0 };
+
+  // The longest message the server accepts, from GET /limits at start-up. Until then, or
+  // if that fails, the page sets no limit of its own and the server's 422 says what is wrong.
+  let maxLength = null;
 
   /** An API failure, with the sentence to show to the person. */
   class ApiError extends Error {}
@@ -203,8 +206,23 @@
 
   function updateCounter() {
     const used = input.value.length;
-    counter.textContent = `${used} / ${MAX_LENGTH} characters`;
-    counter.classList.toggle("is-near-limit", used > MAX_LENGTH * 0.9);
+    counter.textContent =
+      maxLength === null ? `${used} characters` : `${used} / ${maxLength} characters`;
+    counter.classList.toggle("is-near-limit", maxLength !== null && used > maxLength * 0.9);
+  }
+
+  async function loadLimits() {
+    try {
+      const limits = await api("GET", "/limits");
+      const longest = limits && limits.message_max_length;
+      if (Number.isInteger(longest) && longest > 0) {
+        maxLength = longest;
+        input.maxLength = longest;
+      }
+    } catch {
+      // No limit on this side: the server still enforces its own.
+    }
+    updateCounter();
   }
 
   async function post(event) {
@@ -250,5 +268,6 @@
 
   list.tabIndex = -1;
   updateCounter();
+  loadLimits();
   loadPage(null);
 })();

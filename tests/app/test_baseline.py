@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.app.conftest import REPO, AppServer
+from tests.app.harness import REPO, AppServer
 
 BENCH_DIR = REPO / "bench"
 

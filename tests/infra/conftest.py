@@ -8,9 +8,11 @@ to the roles' defaults, never from values written here.
 
 import functools
 import ipaddress
+import json
 import re
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +20,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from hostcheck import Setting
+from hostcheck import AppLimits, Setting
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = ROOT / "ansible" / "roles"
-# Where Vagrant puts the local VM: only reachable through a local bridge.
-LOCAL_VM_NETWORK = ipaddress.ip_network("192.168.56.0/24")
+# Vagrant's private network, where the local host lives: only reachable through a local bridge.
+LOCAL_HOST_NETWORK = ipaddress.ip_network("192.168.56.0/24")
 
 
 @functools.cache
@@ -63,9 +65,9 @@ def app_ports(host: Any) -> list[int]:
 
 
 def ensure_directly_connected(address: str) -> None:
-    """Refuse to send a packet to the local VM's network unless it is on a local bridge."""
+    """Refuse to send a packet to the local host's network unless it is on a local bridge."""
     try:
-        in_local_network = ipaddress.ip_address(address) in LOCAL_VM_NETWORK
+        in_local_network = ipaddress.ip_address(address) in LOCAL_HOST_NETWORK
     except ValueError:
         return  # a host name: a real server the user asked to verify
     if not in_local_network:
@@ -137,6 +139,38 @@ def page_url(host: Any, groups: set[str], address: str) -> str:
 def https(page_url: str, tls_context: ssl.SSLContext) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def api_ready(page_url: str, tls_context: ssl.SSLContext) -> None:
+    """Web hosts only (page_url skips the others); wait out a deploy that is restarting things."""
+    with httpx.Client(base_url=page_url, verify=tls_context, timeout=5) as client:
+        for _ in range(60):
+            try:
+                if client.get("/health/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(1)
+    pytest.fail("the API did not get ready within a minute")
+
+
+@pytest.fixture(scope="module")
+def openapi(host: Any, groups: set[str]) -> dict[str, Any]:
+    """The deployed schema, as the host itself reads it (only loopback may)."""
+    if "web" not in groups:
+        pytest.skip("not a web host")
+    port = int(host_setting(host, "nginx_https_port"))
+    schema: dict[str, Any] = json.loads(
+        host.check_output("curl -sfk https://127.0.0.1:%s/openapi.json", str(port))
+    )
+    return schema
+
+
+@pytest.fixture(scope="module")
+def app_limits(openapi: dict[str, Any]) -> AppLimits:
+    """The id bound, the message length limit and the page size limit the app declares."""
+    return AppLimits.from_schema(openapi)
 
 
 @pytest.fixture(scope="session")

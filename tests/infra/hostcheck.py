@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 Setting = Callable[[str], Any]  # the `setting` fixture: a host variable by name
@@ -26,3 +27,49 @@ def listening_addresses(host: Any, port: int) -> set[str]:
         if spec.startswith("tcp://") and spec.rsplit(":", 1)[1] == str(port):
             addresses.add(spec[len("tcp://") :].rsplit(":", 1)[0].strip("[]"))
     return addresses
+
+
+@dataclass(frozen=True)
+class AppLimits:
+    """The bounds the deployed app declares in its OpenAPI schema (the `app_limits` fixture)."""
+
+    max_id: int  # the largest message id (and `before` cursor) it accepts
+    message_max_length: int  # in characters
+    max_page: int  # the largest `limit` of GET /messages
+
+    @classmethod
+    def from_schema(cls, schema: dict[str, Any]) -> "AppLimits":
+        paths = schema["paths"]
+        body = paths["/messages"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        return cls(
+            max_id=int(parameter(paths["/messages/{message_id}"]["get"], "message_id")["maximum"]),
+            message_max_length=int(resolve(schema, body)["properties"]["message"]["maxLength"]),
+            max_page=int(parameter(paths["/messages"]["get"], "limit")["maximum"]),
+        )
+
+    def fill(self, text: str) -> str:
+        """`text` with {max_id}, {max_id_plus_1}, {max_page} and {max_page_plus_1} filled in,
+        for test cases written down before the host is known."""
+        return text.format(
+            max_id=self.max_id,
+            max_id_plus_1=self.max_id + 1,
+            max_page=self.max_page,
+            max_page_plus_1=self.max_page + 1,
+        )
+
+
+def parameter(operation: dict[str, Any], name: str) -> dict[str, Any]:
+    """The schema of an operation's parameter."""
+    schemas = [p["schema"] for p in operation.get("parameters", []) if p["name"] == name]
+    assert schemas, f"no parameter {name!r} in {operation.get('operationId')}"
+    return dict(schemas[0])
+
+
+def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """`node`, or what its "$ref" (e.g. "#/components/schemas/MessageIn") points to."""
+    if "$ref" not in node:
+        return node
+    target = schema
+    for part in node["$ref"].removeprefix("#/").split("/"):
+        target = target[part]
+    return target

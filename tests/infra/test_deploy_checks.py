@@ -60,9 +60,9 @@ def test_a_missing_vault_value_stops_the_deploy(inventory: str, tmp_path: Path) 
 def test_the_local_vault_is_refused_for_another_host(inventory: str) -> None:
     if not (ROOT / inventory / "vault-password-INSECURE-local-only.txt").exists():
         pytest.skip("not the local inventory")
-    # A loopback address that is not the local VM: nothing leaves the machine.
+    # A loopback address that is not the local host: nothing leaves the machine.
     run = deploy(inventory, "-e", "ansible_host=127.0.0.2")
-    assert_refused(run, "would get the insecure local-VM secrets")
+    assert_refused(run, "would get the insecure local secrets")
 
 
 def test_secrets_never_reach_verbose_output(inventory: str, secrets: list[str]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hostcheck import Setting
+from hostcheck import AppLimits, Setting
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -92,11 +92,13 @@ def test_http_redirects_to_https_except_health(web: httpx.Client, page_url: str)
 # --- headers -------------------------------------------------------------------------
 
 
-def test_security_headers_on_pages_api_and_errors(https: httpx.Client) -> None:
+def test_security_headers_on_pages_api_and_errors(
+    https: httpx.Client, app_limits: AppLimits
+) -> None:
     for path, status in [
         ("/", 200),
         ("/messages", 200),
-        ("/messages/9223372036854775807", 404),
+        (f"/messages/{app_limits.max_id}", 404),
         ("/messages/not-a-number", 422),
         ("/docs", 403),
     ]:
@@ -115,12 +117,25 @@ def test_errors_from_nginx_are_json(https: httpx.Client) -> None:
     assert forbidden.json() == {"detail": "forbidden"}
 
 
-def test_a_message_of_the_maximum_length_fits_the_body_limit(https: httpx.Client) -> None:
-    # 4096 characters, each JSON-escaped to 6 bytes (\u00e9).
-    body = json.dumps({"message": "\u00e9" * 4096})
+def test_a_message_of_the_maximum_length_fits_the_body_limit(
+    https: httpx.Client, app_limits: AppLimits
+) -> None:
+    # The longest message the app takes, each character JSON-escaped to 6 bytes (\u00e9).
+    body = json.dumps({"message": "\u00e9" * app_limits.message_max_length})
     created = https.post("/messages", content=body, headers={"content-type": "application/json"})
     assert created.status_code == 201, created.text
     assert https.delete(created.headers["location"]).status_code == 204
+
+
+def test_the_limits_are_public_and_match_the_schema(
+    https: httpx.Client, app_limits: AppLimits
+) -> None:
+    # The app's public statement of its limits (for the page), through nginx, agrees with
+    # what its schema declares and its validation enforces.
+    response = https.get("/limits")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"message_max_length": app_limits.message_max_length}
+    assert_security_headers(response)
 
 
 # --- access control ------------------------------------------------------------------

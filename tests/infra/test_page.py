@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
+from hostcheck import AppLimits
 
 try:
     from playwright.sync_api import Error as PlaywrightError
@@ -71,7 +72,7 @@ def chromium() -> Iterator[Browser]:
 
 
 def test_the_page_posts_a_message_and_explains_a_refusal(
-    page_url: str, artifacts_dir: Path, chromium: Browser
+    page_url: str, app_limits: AppLimits, artifacts_dir: Path, chromium: Browser
 ) -> None:
     # (page_url first: on a host that is not a web host it skips before a browser starts)
     base = page_url.rstrip("/")
@@ -106,7 +107,7 @@ def test_the_page_posts_a_message_and_explains_a_refusal(
 
     created: list[int] = []  # ids of the messages to delete afterwards
     try:
-        check_the_page(page, base, problems, foreign, created)
+        check_the_page(page, base, app_limits, problems, foreign, created)
         screenshot(page, artifacts_dir / "page.png")
     except BaseException:
         # Best effort: show how the page looked when the test failed.
@@ -122,7 +123,12 @@ def test_the_page_posts_a_message_and_explains_a_refusal(
 
 
 def check_the_page(
-    page: Page, base: str, problems: list[str], foreign: list[str], created: list[int]
+    page: Page,
+    base: str,
+    app_limits: AppLimits,
+    problems: list[str],
+    foreign: list[str],
+    created: list[int],
 ) -> None:
     """Load the page, post a message (its id goes into `created`), then a blank one."""
     response = page.goto(f"{base}/")
@@ -141,7 +147,8 @@ def check_the_page(
 
     text = f"from the browser {time.time_ns()}"
     message_input.press_sequentially(text)
-    expect(page.locator("#counter")).to_contain_text(f"{len(text)} / 4096")
+    limit = app_limits.message_max_length  # the page must show the limit the API enforces
+    expect(page.locator("#counter")).to_contain_text(f"{len(text)} / {limit}")
     with page.expect_response(is_post_of_a_message) as posted:
         post_button.click()
     assert posted.value.status == 201, f"POST /messages answered {posted.value.status}"

@@ -2,26 +2,16 @@
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-import db
+import crud
+from api.deps import PoolDep, ReadinessThreadDep, SettingsDep, StartedDep
+from core.db import Pool
 from models import Health, HealthCheck
 
 router = APIRouter(prefix="/health", tags=["health"])
-
-STARTED = time.monotonic()
-# The readiness probe runs here, one at a time, so a hung database never holds more
-# than one connection or thread, and the endpoint can stop waiting after the timeout.
-_probe_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readiness")
-
-
-class Limits:
-    """Set from the settings at start-up (see ``main.create_app``)."""
-
-    readiness_timeout = 1.0
 
 
 class HealthResponse(JSONResponse):
@@ -40,10 +30,10 @@ HEALTH_DOC = {"model": Health, "content": {"application/health+json": {}}}
 
 
 @router.get("/live", response_class=HealthResponse, responses={200: HEALTH_DOC})
-async def live() -> HealthResponse:
+async def live(started: StartedDep) -> HealthResponse:
     """The process answers. Never touches the database."""
     uptime = HealthCheck(
-        status="pass", observedValue=round(time.monotonic() - STARTED, 3), observedUnit="s"
+        status="pass", observedValue=round(time.monotonic() - started, 3), observedUnit="s"
     )
     return health_response(Health(status="pass", checks={"uptime": [uptime]}))
 
@@ -53,10 +43,14 @@ async def live() -> HealthResponse:
     response_class=HealthResponse,
     responses={200: HEALTH_DOC, 503: {**HEALTH_DOC, "description": "Not ready"}},
 )
-async def ready() -> HealthResponse:
+async def ready(
+    pool: PoolDep, settings: SettingsDep, readiness_thread: ReadinessThreadDep
+) -> HealthResponse:
     """``SELECT 1`` answers within READINESS_TIMEOUT seconds."""
-    timeout = Limits.readiness_timeout
-    probe = asyncio.wrap_future(_probe_executor.submit(db.ping))
+    # The probe runs in its own single thread, one at a time, so a hung database never holds
+    # more than one connection or thread, and the endpoint can stop waiting after the timeout.
+    timeout = settings.readiness_timeout
+    probe = asyncio.wrap_future(readiness_thread.submit(timed_ping, pool))
     try:
         # shield: on timeout stop waiting, but let the probe finish in its thread.
         millis = await asyncio.wait_for(asyncio.shield(probe), timeout)
@@ -66,6 +60,13 @@ async def ready() -> HealthResponse:
     except Exception as exc:
         check = HealthCheck(status="fail", output=short_reason(exc))
     return health_response(Health(status=check.status, checks={"postgresql:connection": [check]}))
+
+
+def timed_ping(pool: Pool) -> float:
+    """How long ``SELECT 1`` took, in milliseconds."""
+    start = time.perf_counter()
+    crud.ping(pool)
+    return (time.perf_counter() - start) * 1000
 
 
 def short_reason(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""CRUD endpoints for messages.
+"""CRUD endpoints for messages; the SQL behind them is in crud.py.
 
 The endpoints are plain ``def``: FastAPI runs them in its thread pool, where the
 blocking psycopg2 calls belong.
@@ -7,9 +7,11 @@ blocking psycopg2 calls belong.
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
-from psycopg2.extras import RealDictCursor
+from fastapi.exceptions import RequestValidationError
 
-import db
+import crud
+from api.deps import PoolDep, SettingsDep
+from core.config import Settings
 from models import MAX_ID, ErrorMessage, Message, MessageIn, MessagePage
 
 router = APIRouter(
@@ -43,14 +45,18 @@ NOT_JSON: dict[int | str, dict[str, Any]] = {
 MessageId = Annotated[int, Path(ge=1, le=MAX_ID, description="The message's id")]
 
 
-def one_message(message_id: int, query: str, parameters: tuple[Any, ...]) -> Message:
-    """Run a query that returns the message's row, or 404 when there is none."""
-    with db.connection() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-        cur.execute(query, parameters)
-        row = cur.fetchone()
-    if row is None:
-        raise not_found(message_id)
-    return Message.model_validate(row)
+def text_within_limit(body: MessageIn, settings: Settings) -> str:
+    """The text, if it has at most MESSAGE_MAX_LENGTH characters; else a 422 in the same
+    form as the model's own checks."""
+    limit = settings.message_max_length
+    if len(body.message) > limit:
+        problem = {
+            "type": "value_error",
+            "loc": ("body", "message"),
+            "msg": f"Value error, must be at most {limit} characters",
+        }
+        raise RequestValidationError([problem])
+    return body.message
 
 
 def not_found(message_id: int) -> HTTPException:
@@ -64,49 +70,33 @@ def not_found(message_id: int) -> HTTPException:
     dependencies=JSON_ONLY,
     responses=NOT_JSON,
 )
-def create_message(body: MessageIn, response: Response) -> Message:
+def create_message(
+    body: MessageIn, pool: PoolDep, settings: SettingsDep, response: Response
+) -> Message:
     """Store a new message. Its URL is in the ``Location`` header."""
-    with db.connection() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-        cur.execute(
-            "INSERT INTO messages (message) VALUES (%s)"
-            " RETURNING id, message, created_at, updated_at",
-            (body.message,),
-        )
-        row = cur.fetchone()
-    message = Message.model_validate(row)
+    message = crud.create_message(pool, text_within_limit(body, settings))
     response.headers["Location"] = f"/messages/{message.id}"
     return message
 
 
 @router.get("", response_model=MessagePage)
 def list_messages(
+    pool: PoolDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size")] = 50,
     before: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Only messages with a smaller id")
     ] = None,
 ) -> MessagePage:
     """A page of messages, newest first."""
-    with db.connection() as conn, conn.cursor(cursor_factory=RealDictCursor) as cur:
-        # One row more than asked for tells whether there is a next page.
-        cur.execute(
-            "SELECT id, message, created_at, updated_at FROM messages"
-            " WHERE %(before)s::bigint IS NULL OR id < %(before)s"
-            " ORDER BY id DESC LIMIT %(limit)s",
-            {"before": before, "limit": limit + 1},
-        )
-        rows = cur.fetchall()
-    items = [Message.model_validate(row) for row in rows[:limit]]
-    next_before = items[-1].id if len(rows) > limit else None
-    return MessagePage(items=items, next_before=next_before)
+    return crud.list_messages(pool, limit, before)
 
 
 @router.get("/{message_id}", response_model=Message, responses=NOT_FOUND)
-def read_message(message_id: MessageId) -> Message:
-    return one_message(
-        message_id,
-        "SELECT id, message, created_at, updated_at FROM messages WHERE id = %s",
-        (message_id,),
-    )
+def read_message(message_id: MessageId, pool: PoolDep) -> Message:
+    message = crud.read_message(pool, message_id)
+    if message is None:
+        raise not_found(message_id)
+    return message
 
 
 @router.put(
@@ -115,14 +105,14 @@ def read_message(message_id: MessageId) -> Message:
     dependencies=JSON_ONLY,
     responses=NOT_FOUND | NOT_JSON,
 )
-def replace_message(message_id: MessageId, body: MessageIn) -> Message:
+def replace_message(
+    message_id: MessageId, body: MessageIn, pool: PoolDep, settings: SettingsDep
+) -> Message:
     """Replace the text of a message."""
-    return one_message(
-        message_id,
-        "UPDATE messages SET message = %s, updated_at = now()"
-        " WHERE id = %s RETURNING id, message, created_at, updated_at",
-        (body.message, message_id),
-    )
+    message = crud.replace_message(pool, message_id, text_within_limit(body, settings))
+    if message is None:
+        raise not_found(message_id)
+    return message
 
 
 @router.delete(
@@ -131,9 +121,6 @@ def replace_message(message_id: MessageId, body: MessageIn) -> Message:
     response_class=Response,
     responses=NOT_FOUND,
 )
-def delete_message(message_id: MessageId) -> None:
-    with db.connection() as conn, conn.cursor() as cur:
-        cur.execute("DELETE FROM messages WHERE id = %s", (message_id,))
-        deleted = cur.rowcount
-    if deleted == 0:
+def delete_message(message_id: MessageId, pool: PoolDep) -> None:
+    if not crud.delete_message(pool, message_id):
         raise not_found(message_id)

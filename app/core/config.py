@@ -1,5 +1,9 @@
 """Settings, read once from environment variables (see ``Settings`` for names and defaults).
 
+main.py reads them once when it builds the app and keeps them on ``app.state.settings``;
+routes get them as ``settings: SettingsDep`` (api/deps.py). ``python migrate.py`` reads its
+own when run on its own.
+
 A missing or malformed setting stops the process with one line on stderr, e.g.::
 
     configuration error: DATABASE_PORT: Input should be less than or equal to 65535

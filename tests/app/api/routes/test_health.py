@@ -1,30 +1,29 @@
 """Liveness and readiness probes while the database is up (outages: test_outage.py)."""
 
 import concurrent.futures
+from typing import Any
 
 import httpx
 
 
-def assert_health_headers(response: httpx.Response) -> None:
+def get_passing(client: httpx.Client, path: str) -> Any:
+    """GET a probe that passes; return its body."""
+    response = client.get(path)
+    assert response.status_code == 200
     assert response.headers["content-type"] == "application/health+json"
     assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["status"] == "pass"
+    return body
 
 
 def test_live(client: httpx.Client) -> None:
-    response = client.get("/health/live")
-    assert response.status_code == 200
-    assert_health_headers(response)
-    body = response.json()
-    assert body["status"] == "pass"
+    body = get_passing(client, "/health/live")
     assert body["checks"]["uptime"][0]["status"] == "pass"
 
 
 def test_ready(client: httpx.Client) -> None:
-    response = client.get("/health/ready")
-    assert response.status_code == 200
-    assert_health_headers(response)
-    body = response.json()
-    assert body["status"] == "pass"
+    body = get_passing(client, "/health/ready")
     [check] = body["checks"]["postgresql:connection"]
     assert check["status"] == "pass"
     assert check["observedUnit"] == "ms"

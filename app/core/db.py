@@ -1,4 +1,6 @@
-"""The PostgreSQL connection pool. Routes use only ``with db.connection() as conn:``.
+"""The PostgreSQL connection pool, one per app (created in main.py's lifespan, kept on
+``app.state.pool``). Routes get it as ``pool: PoolDep`` and hand it to crud.py, the only
+module that borrows connections from it.
 
 * At most DATABASE_POOL_SIZE requests hold a connection at a time; the others wait up to
   DATABASE_POOL_TIMEOUT seconds for one, then get ``PoolTimeout`` (answered with 503).
@@ -11,7 +13,6 @@ So after a PostgreSQL restart the next requests succeed without restarting the a
 import logging
 import select
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,7 +21,7 @@ import psycopg2
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from psycopg2.extensions import connection as Connection
 
-from config import Settings
+from core.config import Settings
 
 APPLICATION_NAME = "messages"
 
@@ -93,7 +94,12 @@ class Pool:
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        """Wait for a request slot, then lend a connection (see ``borrow``)."""
+        """Wait for a request slot, then lend a connection (see ``borrow``).
+
+        ``with pool.connection() as conn:`` is a transaction: it commits when the block ends
+        normally and rolls back when it raises. Raises ``PoolTimeout`` or a psycopg2 error
+        when the database cannot be reached.
+        """
         if not self._slots.acquire(timeout=self._timeout):
             raise PoolTimeout(f"no database connection free after {self._timeout:g} s")
         try:
@@ -125,12 +131,6 @@ class Pool:
             raise
         finally:
             self._checkin(conn, broken)
-
-    def ping(self) -> None:
-        """Run ``SELECT 1``."""
-        with self.borrow() as conn, conn.cursor() as cur:
-            cur.execute("SELECT 1")
-            cur.fetchone()
 
     def close(self) -> None:
         """Close the idle connections; those in use are closed when they come back."""
@@ -167,43 +167,3 @@ class Pool:
                     self._idle.append(conn)
                     return
         conn.close()
-
-
-_pool: Pool | None = None
-
-
-def open_pool(settings: Settings) -> None:
-    """Create the pool. Connections are opened lazily, on first use."""
-    global _pool
-    _pool = Pool(settings)
-
-
-def close_pool() -> None:
-    global _pool
-    if _pool is not None:
-        _pool.close()
-        _pool = None
-
-
-def get_pool() -> Pool:
-    if _pool is None:
-        raise psycopg2.InterfaceError("the connection pool is not open")
-    return _pool
-
-
-@contextmanager
-def connection() -> Iterator[Connection]:
-    """``with db.connection() as conn:`` – a transaction on a pooled connection.
-
-    Commits when the block ends normally, rolls back when it raises. Raises
-    ``PoolTimeout`` or a psycopg2 error when the database cannot be reached.
-    """
-    with get_pool().connection() as conn:
-        yield conn
-
-
-def ping() -> float:
-    """Run ``SELECT 1`` and return how long it took, in milliseconds."""
-    start = time.perf_counter()
-    get_pool().ping()
-    return (time.perf_counter() - start) * 1000

@@ -1,0 +1,1 @@
+"""The HTTP side: the routes (routes/) and what they get from the app (deps.py)."""

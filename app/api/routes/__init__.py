@@ -1,0 +1,1 @@
+"""One module per resource, each with its ``router``; main.py includes them."""

@@ -1,0 +1,117 @@
+"""The connection pool (core/db.py): more requests than connections, waits that time out,
+connections that break. Outages of the whole server: test_outage.py."""
+
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from tests.app.harness import AppServer, PostgresServer
+
+from api.deps import PoolDep
+
+WRITERS = 8
+POSTS_EACH = 25
+
+
+@pytest.mark.usefixtures("empty_table")
+def test_concurrent_writers_all_succeed(app_server: AppServer, db_count: Any) -> None:
+    """More concurrent requests than pooled connections (the test app has a pool of 2)."""
+    start = threading.Barrier(WRITERS)
+
+    def writer(number: int) -> list[int]:
+        statuses = []
+        with httpx.Client(base_url=app_server.base_url, timeout=10) as http:
+            start.wait()
+            for i in range(POSTS_EACH):
+                response = http.post("/messages", json={"message": f"writer {number} #{i}"})
+                statuses.append(response.status_code)
+        return statuses
+
+    with concurrent.futures.ThreadPoolExecutor(WRITERS) as pool:
+        results = list(pool.map(writer, range(WRITERS)))
+
+    assert [status for statuses in results for status in statuses] == [201] * 200
+    assert db_count() == WRITERS * POSTS_EACH
+    with httpx.Client(base_url=app_server.base_url) as http:
+        page = http.get("/messages", params={"limit": 500}).json()
+    assert len({item["id"] for item in page["items"]}) == WRITERS * POSTS_EACH
+
+
+@pytest.mark.usefixtures("empty_table")
+def test_blocked_database_gives_503_not_a_hang(
+    app_server: AppServer, postgres: PostgresServer
+) -> None:
+    """With the table locked, 2 requests hold both connections until the statement
+    timeout (3 s) and the others give up waiting for a connection (2 s): all get 503."""
+    locker = postgres.connect()
+    try:
+        with locker.cursor() as cur:
+            cur.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+
+        def read(_: int) -> httpx.Response:
+            with httpx.Client(base_url=app_server.base_url, timeout=10) as http:
+                return http.get("/messages")
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            responses = list(pool.map(read, range(4)))
+    finally:
+        locker.rollback()
+        locker.close()
+
+    for response in responses:
+        assert response.status_code == 503
+        assert response.json() == {"detail": "database unavailable"}
+    with httpx.Client(base_url=app_server.base_url, timeout=10) as http:
+        assert http.get("/messages").status_code == 200
+
+
+def sleeping_backends(postgres: PostgresServer) -> int:
+    conn = postgres.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE query LIKE 'SELECT pg_sleep%%' AND state = 'active'"
+            )
+            row = cur.fetchone()
+            return int(row[0]) if row else 0
+    finally:
+        conn.close()
+
+
+def test_waiting_for_a_connection_times_out_with_503(
+    inprocess: TestClient, postgres: PostgresServer
+) -> None:
+    holder = threading.Thread(target=inprocess.get, args=("/test/hold",))
+    holder.start()
+    try:
+        deadline = time.monotonic() + 5
+        while sleeping_backends(postgres) == 0:  # until it holds the only connection
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        response = inprocess.get("/messages")
+    finally:
+        holder.join()
+    assert response.status_code == 503
+    assert response.json() == {"detail": "database unavailable"}
+    assert inprocess.get("/messages").status_code == 200
+
+
+def test_pool_recovers_connections_broken_in_use(make_app: Callable[..., FastAPI]) -> None:
+    """A connection killed on the server side mid-use is closed, not pooled again."""
+    app = make_app(database_pool_size=1)
+
+    @app.get("/test/kill-self")
+    def kill_self(pool: PoolDep) -> None:
+        with pool.connection() as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    with TestClient(app) as test_client:
+        assert test_client.get("/test/kill-self").status_code == 503
+        assert test_client.get("/messages").status_code == 200

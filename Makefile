@@ -25,15 +25,18 @@ VAULT_ARGS := $(if $(ANSIBLE_VAULT_PASSWORD_FILE),,--ask-vault-pass)
 # stop PostgreSQL, kill instances, reboot and flood (the local host always gets them).
 VERIFY_ARGS := $(if $(DESTRUCTIVE),,-m "not destructive")
 endif
-PLAYBOOK := ansible-playbook -i $(INVENTORY) ansible/deploy.yml $(VAULT_ARGS)
+PLAYBOOK = ansible-playbook -i $(INVENTORY) $(VAULT_ARGS)
 
-.PHONY: help venv host-deps unit-deps image up down deploy verify lint role-docs unit e2e test bench
+.PHONY: help venv host-deps unit-deps image up down deploy release rollback releases verify lint role-docs unit e2e test bench
 
 help:
 	@echo "make up       bring up the local host and deploy to it"
 	@echo "make test     everything CI runs: lint, the app's tests, a fresh host deployed and verified"
 	@echo "make down     destroy the local host and its network"
 	@echo "make deploy   deploy to INVENTORY (default: the local host)"
+	@echo "make release  only a code change: build, ship, migrate, gate on a canary, roll the instances"
+	@echo "make rollback back to the previous good release (TO=ID: to that one), gated like a deploy"
+	@echo "make releases the releases on each app host: good, bad (and why), current"
 	@echo "make verify   run the host checks (testinfra) against INVENTORY (DESTRUCTIVE=1: also the fault tests)"
 	@echo "make lint     ruff, mypy, yamllint, ansible-lint (production profile), role READMEs vs argument specs"
 	@echo "make role-docs  rewrite the Role Variables of each role's README from its argument specs"
@@ -70,7 +73,19 @@ down: venv
 
 deploy: venv
 	@$(LOCAL_CHECK)
-	$(PLAYBOOK)
+	$(PLAYBOOK) ansible/deploy.yml
+
+release: venv
+	@$(LOCAL_CHECK)
+	$(PLAYBOOK) ansible/release.yml
+
+rollback: venv
+	@$(LOCAL_CHECK)
+	$(PLAYBOOK) ansible/rollback.yml $(if $(TO),-e app_rollback_to=$(TO))
+
+releases: venv
+	@$(LOCAL_CHECK)
+	$(PLAYBOOK) ansible/releases.yml
 
 verify: venv
 	@$(LOCAL_CHECK)

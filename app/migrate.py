@@ -7,14 +7,23 @@ file: add a new one.
 Everything runs in one transaction that first takes a transaction-level advisory lock,
 so instances starting at the same moment apply the files once, one after the other.
 A failing file rolls back the whole run.
+
+A migration never takes the service down: each waits at most MIGRATION_LOCK_TIMEOUT
+seconds for a lock on a table the running instances use (while it waits, their queries on
+that table would queue behind it), then the run is rolled back and tried again, up to
+MIGRATION_LOCK_RETRIES more times. And every migration keeps the previous release
+working (expand first, contract in a later release): a deploy migrates while the
+previous release still serves.
 """
 
 import logging
 import re
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from psycopg2 import errors
 from psycopg2.extensions import connection as Connection
 
 from core.config import Settings, load_settings
@@ -51,12 +60,18 @@ def available() -> list[Migration]:
     return migrations
 
 
-def apply_pending(conn: Connection) -> list[str]:
-    """Apply the migrations not yet recorded, in one transaction; return the new versions."""
+def apply_pending(conn: Connection, lock_timeout: float = 5) -> list[str]:
+    """Apply the migrations not yet recorded, in one transaction; return the new versions.
+
+    Raises ``LockNotAvailable`` (all rolled back) when a statement waited longer than
+    ``lock_timeout`` seconds for a lock.
+    """
     applied_now = []
     with conn, conn.cursor() as cur:  # the transaction: commit on success, else rollback
         cur.execute("SET LOCAL statement_timeout = %s", (TIMEOUT,))
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        # After the advisory lock, which another migrating process may hold for long.
+        cur.execute("SET LOCAL lock_timeout = %s", (f"{int(lock_timeout * 1000)}ms",))
         cur.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version TEXT PRIMARY KEY,"
@@ -75,10 +90,20 @@ def apply_pending(conn: Connection) -> list[str]:
 
 
 def run(settings: Settings) -> list[str]:
-    """Connect with the settings' database account and apply the pending migrations."""
+    """Connect with the settings' database account and apply the pending migrations,
+    trying again (after 1, 2, 4... seconds) when a lock was not granted in time."""
     conn = connect(settings)
     try:
-        return apply_pending(conn)
+        retries = 0
+        while True:
+            try:
+                return apply_pending(conn, settings.migration_lock_timeout)
+            except errors.LockNotAvailable:
+                if retries == settings.migration_lock_retries:
+                    raise
+                logger.warning("a migration waited too long for a lock: trying again")
+                time.sleep(2**retries)
+                retries += 1
     finally:
         conn.close()
 

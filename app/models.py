@@ -80,4 +80,5 @@ class Health(BaseModel):
     """A health check in the draft "application/health+json" format."""
 
     status: Literal["pass", "fail"]
+    releaseId: str | None = None
     checks: dict[str, list[HealthCheck]]

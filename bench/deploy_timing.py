@@ -5,9 +5,12 @@ packages and wheels on a new bare host, with the package proxy warmed for both.
 
 import json
 import re
+import shutil
 import statistics
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from hosts import REPO, Host, create_bare_host, create_local_host, playbook, remove_bare_host, say
@@ -82,6 +85,8 @@ def measure_deploy(results: dict[str, Any], deploy_vars: list[str]) -> Host:
     deploy["module_call_s"] = round((seconds - deploy["floor_s"]) / 19, 2)
     say(f"  one module call: {deploy['module_call_s']:.2f} s")
 
+    measure_release(host, deploy, deploy_vars)
+
     packages = sorted(set(host.ssh("apt-mark showmanual").split()) - baseline_packages)
     wheel_sets = sorted((BUILD_DIR / "wheels").glob("*.tar"), key=lambda path: path.stat().st_mtime)
     wheels = wheel_sets[-1]
@@ -102,3 +107,31 @@ def measure_deploy(results: dict[str, Any], deploy_vars: list[str]) -> Host:
     say(f"  bare install: {deploy['bare_s']:.1f} s")
     remove_bare_host()
     return host
+
+
+def instance_releases(host: Host) -> set[str]:
+    """The releases the enabled app instances answer with (their /health/live releaseId)."""
+    wants = host.ssh("ls /etc/systemd/system/multi-user.target.wants")
+    ports = re.findall(r"@(\d+)\.service", wants)
+    answers = [host.ssh(f"curl -fsS http://127.0.0.1:{port}/health/live") for port in ports]
+    return {json.loads(answer)["releaseId"] for answer in answers}
+
+
+def measure_release(host: Host, deploy: dict[str, Any], deploy_vars: Sequence[str]) -> None:
+    """`make release` of a one-line code change: build, ship, migrate, gate on a canary and
+    roll every instance. Checks that every instance runs the new release afterwards."""
+    before = instance_releases(host)
+    with tempfile.TemporaryDirectory(prefix="bench-release-") as folder:
+        source = Path(folder) / "app"
+        shutil.copytree(REPO / "app", source, ignore=shutil.ignore_patterns("__pycache__"))
+        with (source / "main.py").open("a") as main:
+            main.write(f"# a one-line change, {time.time_ns()}\n")
+        seconds, recap = playbook(
+            "ansible/release.yml", *deploy_vars, "-e", f"app_source_dir={source}"
+        )
+    after = instance_releases(host)
+    if len(after) != 1 or after == before:
+        raise RuntimeError(f"make release did not roll every instance: {before} -> {after}")
+    deploy["release_s"] = round(seconds, 1)
+    deploy["release_slowest"] = slowest_tasks(recap)
+    say(f"  make release (one-line change): {seconds:.1f} s, every instance on {after.pop()}")

@@ -17,6 +17,8 @@ from schema import NOT_MEASURED, PATH_NAMES, TARGET_CONNECTIONS, Results, find, 
 # within this many bare installs (the report's deploy table shows them too).
 NOOP_GOAL = 3
 FRESH_GOAL = 1.5
+# `make release` of a one-line code change, every instance rolled: seconds.
+RELEASE_GOAL = 25
 
 
 @dataclass(frozen=True)
@@ -132,4 +134,15 @@ def targets(results: Results) -> list[str]:
     )
     fresh = deploy_ratio(deploy, "fresh_s", "bare_s")
     rows.append(target_row("fresh deploy vs bare install", fresh, FRESH_GOAL, False))
+    release = number(deploy, "release_s")
+    floor = deploy_ratio(deploy, "release_s", "floor_s")
+    rows.append(
+        target_row(
+            "make release, one-line change (s)",
+            Ratio() if release is None else Ratio(release, ""),
+            RELEASE_GOAL,
+            False,
+            "" if floor.value is None else f"{floor.value:.1f} Ansible floors",
+        )
+    )
     return ["| Target | Measured | Goal | Result |", "|---|---|---|---|", *rows]

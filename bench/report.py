@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from chart import chart
-from ratios import FRESH_GOAL, NOOP_GOAL, deploy_ratio, load_ratio, targets
+from ratios import FRESH_GOAL, NOOP_GOAL, RELEASE_GOAL, deploy_ratio, load_ratio, targets
 from schema import (
     ENDPOINTS,
     NOT_MEASURED,
@@ -98,6 +98,7 @@ def deploy_table(results: Results) -> list[str]:
         ("fresh deploy", seconds("fresh_s"), tasks(fresh_tasks)),
         ("bare install", seconds("bare_s"), ""),
         ("no-op redeploy", seconds("noop_s"), noop_notes),
+        ("make release, one-line change", seconds("release_s"), f"goal ≤ {RELEASE_GOAL} s"),
         ("Ansible floor (ping + facts)", seconds("floor_s"), ""),
         ("one more module call", seconds("module_call_s"), "20 pings less the floor's one, / 19"),
         (
@@ -147,10 +148,15 @@ def cpu_table(results: Results, connections: int = TARGET_CONNECTIONS) -> list[s
 
 
 def slowest_tables(results: Results) -> list[str]:
-    """The slowest tasks of the fresh and the no-op deploy, as profile_tasks timed them."""
+    """The slowest tasks of the fresh deploy, the no-op deploy and the release, as
+    profile_tasks timed them."""
     deploy = results.get("deploy")
     lines: list[str] = []
-    for key, title in (("fresh_slowest", "fresh deploy"), ("noop_slowest", "no-op redeploy")):
+    for key, title in (
+        ("fresh_slowest", "fresh deploy"),
+        ("noop_slowest", "no-op redeploy"),
+        ("release_slowest", "make release"),
+    ):
         rows = deploy.get(key) if isinstance(deploy, dict) else None
         if not isinstance(rows, list) or not rows:
             continue

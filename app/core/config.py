@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     readiness_timeout: float = Field(default=1.0, gt=0)
     message_max_length: int = Field(default=4096, ge=1)
     migrate_on_startup: bool = True
+    # Seconds a migration waits for a table lock before it rolls back and tries again.
+    migration_lock_timeout: float = Field(default=5, gt=0)
+    migration_lock_retries: int = Field(default=3, ge=0)
+    # The release this process runs, shown by the health endpoints (set by the deploy).
+    release_id: str | None = Field(default=None, min_length=1, max_length=64)
     log_level: LogLevel = "info"
     # One line per request (behind nginx, its access log has them already).
     access_log: bool = True

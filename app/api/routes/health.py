@@ -30,12 +30,14 @@ HEALTH_DOC = {"model": Health, "content": {"application/health+json": {}}}
 
 
 @router.get("/live", response_class=HealthResponse, responses={200: HEALTH_DOC})
-async def live(started: StartedDep) -> HealthResponse:
+async def live(started: StartedDep, settings: SettingsDep) -> HealthResponse:
     """The process answers. Never touches the database."""
     uptime = HealthCheck(
         status="pass", observedValue=round(time.monotonic() - started, 3), observedUnit="s"
     )
-    return health_response(Health(status="pass", checks={"uptime": [uptime]}))
+    return health_response(
+        Health(status="pass", releaseId=settings.release_id, checks={"uptime": [uptime]})
+    )
 
 
 @router.get(
@@ -59,7 +61,13 @@ async def ready(
         check = HealthCheck(status="fail", output=f"no answer within {timeout:g} s")
     except Exception as exc:
         check = HealthCheck(status="fail", output=short_reason(exc))
-    return health_response(Health(status=check.status, checks={"postgresql:connection": [check]}))
+    return health_response(
+        Health(
+            status=check.status,
+            releaseId=settings.release_id,
+            checks={"postgresql:connection": [check]},
+        )
+    )
 
 
 def timed_ping(pool: Pool) -> float:

@@ -98,6 +98,7 @@ lint: venv
 	yamllint --strict .
 	ansible-lint --offline --profile production ansible bench
 	python scripts/role_docs.py --check
+	python scripts/local_vault_digests.py --check
 
 unit: venv unit-deps
 	pytest tests/app

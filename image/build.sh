@@ -3,11 +3,14 @@
 # the local host, from Debian's packages only (no container registry is needed).
 # It behaves like a Vagrant box: a `vagrant` user with passwordless sudo and
 # Vagrant's insecure key, which `vagrant up` replaces with a fresh one.
-#   image/build.sh [SUITE] [TAG]      (defaults: bookworm, fastapi-postgres/bookworm)
+#   image/build.sh [SUITE]      (default: bookworm)
+# The tag, fastapi-postgres/SUITE:HASH, names this script's content (the
+# Vagrantfile computes the same): a changed script builds a new image.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 suite=${1:-bookworm}
-tag=${2:-fastapi-postgres/$suite}
+tag=fastapi-postgres/$suite:$(sha256sum image/build.sh | cut -c1-12)
 
 if docker image inspect "$tag" >/dev/null 2>&1; then
   echo "image $tag already built"
@@ -46,6 +49,12 @@ done
 rm -f "$rootfs"/etc/ssh/ssh_host_*
 mkdir -p "$rootfs/etc/systemd/system/ssh.service.d"
 printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' >"$rootfs/etc/systemd/system/ssh.service.d/host-keys.conf"
+# The mark of a local test host: the local inventories' insecure secrets may go
+# to this host and to no other (ansible/preflight.yml reads it over the deploy's
+# own connection).
+mkdir -p "$rootfs/etc/fastapi-postgres"
+echo "a local test host of fastapi-postgres: it may get the insecure local secrets" \
+  >"$rootfs/etc/fastapi-postgres/local-test-host"
 # Same mirror as the machine that built it.
 printf 'deb %s %s main\n' "$mirror" "$suite" >"$rootfs/etc/apt/sources.list"
 : >"$rootfs/etc/machine-id"

@@ -6,10 +6,8 @@ Expected values (ports, names) come from the inventory's variables, falling back
 to the roles' defaults, never from values written here.
 """
 
-import functools
 import ipaddress
 import json
-import re
 import ssl
 import subprocess
 import time
@@ -19,49 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
-from hostcheck import AppLimits, Setting
+from hostcheck import AppLimits, Setting, app_ports, host_setting
 
 ROOT = Path(__file__).resolve().parents[2]
-ROLES = ROOT / "ansible" / "roles"
 # Vagrant's private network, where the local host lives: only reachable through a local bridge.
 LOCAL_HOST_NETWORK = ipaddress.ip_network("192.168.56.0/24")
-
-
-@functools.cache
-def role_defaults(role: str) -> dict[str, Any]:
-    defaults: dict[str, Any] = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
-    return defaults
-
-
-def role_default(name: str) -> Any:
-    return role_defaults(name.split("_", 1)[0])[name]
-
-
-def host_setting(host: Any, name: str) -> Any:
-    """A variable of the host as the inventory sets it, else the role's default."""
-    value = host.ansible.get_variables().get(name)
-    if value is None:
-        value = role_default(name)
-    if isinstance(value, str) and "{{" in value:
-        # Plain references to other settings, e.g. "/etc/{{ app_name }}".
-        value = re.sub(r"{{\s*(\w+)\s*}}", lambda match: str(host_setting(host, match[1])), value)
-    if isinstance(value, str) and "{{" in value:
-        pytest.fail(f"{name} is an expression ({value}): set it in the inventory to verify it")
-    return value
-
-
-def app_instance_count(host: Any) -> int:
-    value = host.ansible.get_variables().get("app_instances")
-    if value is None or "{{" in str(value):
-        # The role's default: one instance per core of the host.
-        return int(host.check_output("nproc"))
-    return int(value)
-
-
-def app_ports(host: Any) -> list[int]:
-    base = int(host_setting(host, "app_port_base"))
-    return list(range(base, base + app_instance_count(host)))
 
 
 def ensure_directly_connected(address: str) -> None:
@@ -153,6 +113,21 @@ def api_ready(page_url: str, tls_context: ssl.SSLContext) -> None:
                 pass
             time.sleep(1)
     pytest.fail("the API did not get ready within a minute")
+
+
+def refill_seconds(host: Any) -> float:
+    """How long nginx's per-client bucket takes to refill from empty: its burst at its rate."""
+    count, unit = str(host_setting(host, "nginx_rate_limit")).split("r/")
+    per_second = int(count) / (60 if unit == "m" else 1)
+    return int(host_setting(host, "nginx_rate_limit_burst")) / per_second + 0.5
+
+
+@pytest.fixture
+def spends_rate_budget(host: Any) -> Iterator[None]:
+    """For a test that may empty this client's request budget at nginx (a burst, a flood):
+    afterwards it waits for the bucket to refill, so every test starts with a full budget."""
+    yield
+    time.sleep(refill_seconds(host))
 
 
 @pytest.fixture(scope="module")

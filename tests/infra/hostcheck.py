@@ -2,6 +2,7 @@
 
 import functools
 import re
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +71,13 @@ def listening_addresses(host: Any, port: int) -> set[str]:
         if spec.startswith("tcp://") and spec.rsplit(":", 1)[1] == str(port):
             addresses.add(spec[len("tcp://") :].rsplit(":", 1)[0].strip("[]"))
     return addresses
+
+
+def controller_address(address: str) -> str:
+    """The source address the host sees when the controller talks to it."""
+    route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True)
+    words = route.stdout.split()
+    return words[words.index("src") + 1]
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
+@pytest.mark.destructive  # it posts
 def test_the_page_posts_a_message_and_explains_a_refusal(
     page_url: str, app_limits: AppLimits, artifacts_dir: Path, chromium: Browser
 ) -> None:

@@ -17,7 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+import testinfra
 from hostcheck import AppLimits, Setting, app_ports, host_setting
+from loadgen import database_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
 # Vagrant's private network, where the local host lives: only reachable through a local bridge.
@@ -37,6 +39,66 @@ def ensure_directly_connected(address: str) -> None:
     ).stdout
     if not route or " via " in route:
         pytest.exit("the local host is not up: run make up", returncode=1)
+
+
+# --- a run of the read-only checks changes no data --------------------------------------
+
+FINGERPRINTS = pytest.StashKey[dict[str, dict[str, Any]]]()
+CHANGED = pytest.StashKey[list[str]]()
+
+
+def read_only(config: pytest.Config) -> bool:
+    """The checks that change nothing: `make verify` on a real server (-m "not destructive")."""
+    return str(config.getoption("markexpr", "")).strip() == "not destructive"
+
+
+def fingerprints(config: pytest.Config) -> dict[str, dict[str, Any]]:
+    """Per db host, what its app database holds (loadgen.database_fingerprint)."""
+    hosts = testinfra.get_hosts(
+        ["ansible://db"],
+        ansible_inventory=config.getoption("ansible_inventory"),
+        sudo=config.getoption("sudo"),
+        force_ansible=config.getoption("force_ansible"),
+    )
+    result = {}
+    for host in hosts:
+        variables = host.ansible.get_variables()
+        ensure_directly_connected(
+            str(variables.get("ansible_host", variables["inventory_hostname"]))
+        )
+        result[variables["inventory_hostname"]] = database_fingerprint(host)
+    return result
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if read_only(session.config):
+        session.config.stash[FINGERPRINTS] = fingerprints(session.config)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(FINGERPRINTS, None)
+    if before is None:
+        return
+    after = fingerprints(session.config)
+    changed = [
+        f"{name}: {before[name]} -> {after.get(name)}"
+        for name in before
+        if before[name] != after.get(name)
+    ]
+    session.config.stash[CHANGED] = changed
+    if changed and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    changed = config.stash.get(CHANGED, [])
+    if changed:
+        terminalreporter.section("the read-only checks changed the database", red=True)
+        for line in changed:
+            terminalreporter.line(line)
+
+
+# --- fixtures ---------------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -155,14 +155,17 @@ def stored_messages(host: Any, ids: list[int]) -> dict[int, str]:
     return {int(id_): text for id_, text in rows.items()}
 
 
-def messages_fingerprint(host: Any) -> dict[str, Any]:
-    """What the messages table holds: its row count, largest id, a checksum of every row,
-    and where its id sequence stands (which any insert moves, even one deleted again)."""
+def database_fingerprint(host: Any) -> dict[str, Any]:
+    """What the app's database holds: the messages' row count, largest id and a checksum of
+    every row, a checksum of the applied migrations, and where each sequence stands (which
+    any insert moves, even one deleted again)."""
     fingerprint: dict[str, Any] = psql_json(
         host,
-        "SELECT json_build_object('count', count(*), 'max_id', max(id),"
-        " 'md5', md5(coalesce(string_agg(m::text, E'\\n' ORDER BY id), '')),"
-        " 'sequence', (SELECT last_value FROM pg_sequences WHERE sequencename LIKE 'messages%'))"
-        " FROM messages m",
+        "SELECT json_build_object("
+        " 'messages', (SELECT json_build_object('count', count(*), 'max_id', max(id),"
+        "  'md5', md5(coalesce(string_agg(m::text, E'\\n' ORDER BY id), ''))) FROM messages m),"
+        " 'migrations', (SELECT md5(coalesce(string_agg(s::text, E'\\n' ORDER BY version), ''))"
+        "  FROM schema_migrations s),"
+        " 'sequences', (SELECT json_object_agg(sequencename, last_value) FROM pg_sequences))",
     )
     return fingerprint

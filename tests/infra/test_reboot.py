@@ -8,7 +8,7 @@ import httpx
 import pytest
 from firewall import expected_accepts, free_port, listener_on_all_addresses, reachable, ruleset
 from hostcheck import Setting, app_ports, host_setting, wait_for
-from loadgen import messages_fingerprint, ready
+from loadgen import database_fingerprint, ready
 
 # Reboots the host: only on hosts made for testing (see `make verify`).
 pytestmark = pytest.mark.destructive
@@ -24,14 +24,14 @@ class Reboot:
 def rebooted(host: Any, groups: set[str], https: httpx.Client) -> Reboot:
     if not {"db", "app", "web"} <= groups:
         pytest.skip("these faults are staged on a host that carries db, app and web")
-    before = messages_fingerprint(host)
+    before = database_fingerprint(host)
     # A container keeps the kernel's boot id: PID 1's start time tells a new boot.
     booted = host.check_output("ps -o lstart= -p 1")
     host.run("systemctl reboot")
     came_back = wait_for(lambda: pid1_started(host) not in ("", booted), 120)
     assert came_back is not None, "the host did not come back within 120 s"
     assert wait_for(lambda: ready(https), 60) is not None, "not ready after the reboot"
-    return Reboot(before, messages_fingerprint(host))
+    return Reboot(before, database_fingerprint(host))
 
 
 def pid1_started(host: Any) -> str:

@@ -1,9 +1,8 @@
-"""The nginx edge, seen from the controller: TLS, redirects, headers, limits, cache, failover."""
+"""The nginx edge, seen from the controller: redirects, headers, access control, logs, cache,
+rate limit, failover. (TLS: test_tls.py.)"""
 
 import concurrent.futures
 import json
-import socket
-import ssl
 import time
 from typing import Any
 
@@ -23,21 +22,6 @@ def only_on_web_hosts(groups: set[str]) -> None:
         pytest.skip("not a web host")
 
 
-def handshake(address: str, port: int, version: ssl.TLSVersion) -> str:
-    """The TLS version negotiated when the client offers only `version`."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    # Let this client offer old versions, so a refusal is the server's.
-    context.set_ciphers("DEFAULT:@SECLEVEL=0")
-    context.minimum_version = context.maximum_version = version
-    with (
-        socket.create_connection((address, port), timeout=5) as sock,
-        context.wrap_socket(sock) as tls,
-    ):
-        return str(tls.version())
-
-
 def assert_security_headers(response: httpx.Response) -> None:
     for name, value in SECURITY_HEADERS.items():
         assert response.headers.get(name) == value, (response.url, name, response.headers)
@@ -46,37 +30,7 @@ def assert_security_headers(response: httpx.Response) -> None:
     assert "nginx/" not in response.headers.get("server", ""), "server_tokens must be off"
 
 
-# --- TLS and redirects ---------------------------------------------------------------
-
-
-def test_tls_1_1_is_refused(address: str, setting: Setting) -> None:
-    with pytest.raises(ssl.SSLError):
-        handshake(address, int(setting("nginx_https_port")), ssl.TLSVersion.TLSv1_1)
-
-
-@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
-def test_tls_1_2_and_1_3_are_accepted(address: str, setting: Setting, version: Any) -> None:
-    negotiated = handshake(address, int(setting("nginx_https_port")), version)
-    assert negotiated == {"TLSv1_2": "TLSv1.2", "TLSv1_3": "TLSv1.3"}[version.name]
-
-
-def test_certificate_verifies_for_the_host_address(https: httpx.Client) -> None:
-    # The client verifies the chain and the name: a certificate without the
-    # host's address in its names fails here.
-    assert https.get("/health/live").status_code == 200
-
-
-def test_http2_is_offered(address: str, setting: Setting) -> None:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.set_alpn_protocols(["h2", "http/1.1"])
-    port = int(setting("nginx_https_port"))
-    with (
-        socket.create_connection((address, port), timeout=5) as sock,
-        context.wrap_socket(sock) as tls,
-    ):
-        assert tls.selected_alpn_protocol() == "h2"
+# --- redirects -------------------------------------------------------------------------
 
 
 def test_http_redirects_to_https_except_health(web: httpx.Client, page_url: str) -> None:

@@ -103,6 +103,60 @@ def test_app_user_cannot_read_the_passwords_anywhere(
     assert not leaks, f"readable by {user}: {leaks}"
 
 
+# --- the release ------------------------------------------------------------
+
+
+def test_the_instances_run_the_current_release(
+    host: Any, groups: set[str], setting: Setting, ports: list[int]
+) -> None:
+    """root/current points at root/releases/<id>, a complete release (its code, its
+    virtualenv, its marker naming it), and every instance runs from there."""
+    if "app" not in groups:
+        pytest.skip("not an app host")
+    root = setting("app_root")
+    current = host.file(f"{root}/current")
+    assert current.is_symlink
+    release = current.linked_to
+    assert release.startswith(f"{root}/releases/"), release
+    assert host.file(f"{release}/installed").content_string.strip() == release.rsplit("/", 1)[1]
+    assert host.file(f"{release}/app/main.py").is_file
+    assert host.file(f"{release}/venv/bin/uvicorn").is_file
+    for port in ports:
+        pid = host.check_output(
+            "systemctl show -p MainPID --value %s@%s", setting("app_name"), str(port)
+        )
+        assert host.file(f"/proc/{pid}/cwd").linked_to == f"{release}/app"
+
+
+def test_the_shipped_wheels_install_without_a_network(
+    host: Any, groups: set[str], setting: Setting
+) -> None:
+    """The server does not need PyPI: each wheel set the deploy shipped installs its pinned
+    requirements into a new virtualenv in a sandbox with no network at all (and a private
+    /tmp that goes with it)."""
+    if "app" not in groups:
+        pytest.skip("not an app host")
+    wheels = f"{setting('app_root')}/wheels"
+    sets = host.check_output("ls %s", wheels).split()
+    assert sets, f"no wheel set in {wheels}"
+    for name in sets:
+        folder = f"{wheels}/{name}"
+        install = (
+            f"/usr/bin/python3 -m venv /tmp/venv && /tmp/venv/bin/pip install --quiet --no-index"
+            f" --no-cache-dir --disable-pip-version-check --find-links {folder}"
+            f" -r {folder}/requirements.txt && /tmp/venv/bin/python -c 'import main'"
+        )
+        # The code imports with what got installed (settings of its own: nothing connects).
+        result = host.run(
+            "systemd-run --wait --pipe --collect --quiet -p PrivateNetwork=yes "
+            "-p DynamicUser=yes -p PrivateTmp=yes -E DATABASE_USER=none -E DATABASE_PASSWORD=none "
+            "-E DATABASE_HOST=none -E DATABASE_NAME=none --working-directory=%s /bin/sh -c %s",
+            f"{setting('app_root')}/current/app",
+            install,
+        )
+        assert result.rc == 0, f"{name}: {result.stderr[-2000:]}"
+
+
 # --- the database -----------------------------------------------------------
 
 

@@ -13,11 +13,12 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
-from hostcheck import AppLimits
+from hostcheck import AppLimits, Setting
 
 try:
     from playwright.sync_api import Error as PlaywrightError
@@ -187,3 +188,42 @@ def check_the_page(
 def screenshot(page: Page, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=path, full_page=True, animations="disabled")
+
+
+@pytest.mark.destructive  # it posts
+def test_the_page_pages_through_messages(
+    page_url: str, tls_context: Any, setting: Setting, chromium: Browser
+) -> None:
+    """One message more than a page: the newest page shows the newest of them, Older shows
+    the oldest one at its top, Newest goes back."""
+    base = page_url.rstrip("/")
+    context = chromium.new_context(ignore_https_errors=True, locale="en-US")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    with page.expect_request(lambda r: urlsplit(r.url).path == "/messages") as listed:
+        page.goto(f"{base}/")
+    page_size = int(parse_qs(urlsplit(listed.value.url).query)["limit"][0])
+    created: list[int] = []
+    try:
+        with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
+            for n in range(page_size + 1):
+                response = client.post("/messages", json={"message": f"paging {n}"})
+                assert response.status_code == 201, response.text
+                created.append(int(response.json()["id"]))
+        # The list the page asked for above may be micro-cached: wait it out.
+        time.sleep(int(setting("nginx_microcache_ttl")) + 0.5)
+        page.reload()
+        items = page.locator("#messages > li")
+        expect(page.locator("#messages")).to_have_attribute("aria-busy", "false")
+        expect(items).to_have_count(page_size)
+        expect(items.first).to_have_attribute("data-id", str(created[-1]))
+        expect(items.last).to_have_attribute("data-id", str(created[1]))
+        page.locator("#older").click()
+        expect(items.first).to_have_attribute("data-id", str(created[0]))
+        page.locator("#newer").click()
+        expect(items.first).to_have_attribute("data-id", str(created[-1]))
+        expect(page.locator("#newer")).to_be_disabled()
+    finally:
+        for message_id in created:
+            context.request.delete(f"{base}/messages/{message_id}")
+        context.close()

@@ -45,11 +45,16 @@ def self_signed_files(host: Any, setting: Setting) -> tuple[str, str]:
     return f"{base}.crt", f"{base}.key"
 
 
-def served_certificate_sha256(address: str, port: int) -> str:
+def served_certificate(address: str, port: int) -> bytes:
+    """The certificate the host serves, DER-encoded."""
     with tls_connection(address, port, client_context()) as tls:
         der = tls.getpeercert(binary_form=True)
     assert der is not None
-    return hashlib.sha256(der).hexdigest()
+    return der
+
+
+def served_certificate_sha256(address: str, port: int) -> str:
+    return hashlib.sha256(served_certificate(address, port)).hexdigest()
 
 
 def file_certificate_sha256(host: Any, path: str) -> str:

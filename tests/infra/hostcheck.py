@@ -34,11 +34,15 @@ def host_setting(host: Any, name: str) -> Any:
     if value is None:
         value = role_default(name)
     if isinstance(value, str) and "{{" in value:
-        # Plain references to other settings, e.g. "/etc/{{ app_name }}".
-        value = re.sub(r"{{\s*(\w+)\s*}}", lambda match: str(host_setting(host, match[1])), value)
+        value = render(host, value)
     if isinstance(value, str) and "{{" in value:
         pytest.fail(f"{name} is an expression ({value}): set it in the inventory to verify it")
     return value
+
+
+def render(host: Any, text: str) -> str:
+    """Plain references to other settings filled in, e.g. "/etc/{{ app_name }}"."""
+    return re.sub(r"{{\s*(\w+)\s*}}", lambda match: str(host_setting(host, match[1])), text)
 
 
 def app_instance_count(host: Any) -> int:

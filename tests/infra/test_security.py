@@ -4,7 +4,7 @@ import re
 from typing import Any
 
 import pytest
-from hostcheck import Setting
+from hostcheck import Setting, render
 
 
 def psql(host: Any, database: str, query: str, role: str = "") -> str:
@@ -143,11 +143,38 @@ def test_instances_use_the_row_only_role_and_never_migrate(
         ]
 
 
-def test_no_trust_authentication(host: Any, groups: set[str]) -> None:
+def test_only_the_listed_roles_get_in_with_scram(
+    host: Any, groups: set[str], setting: Setting
+) -> None:  # the postgresql role's lists name other settings: render() fills them in
+    """pg_hba.conf: the postgres user on the local socket (peer), and over TCP only the
+    entries of postgresql_hba_entries, all scram-sha-256; the login roles' passwords are
+    stored as SCRAM verifiers; the database belongs to the owner role."""
     if "db" not in groups:
         pytest.skip("not a db host")
-    methods = psql(host, "postgres", "SELECT DISTINCT auth_method FROM pg_hba_file_rules")
-    assert set(methods.split()) <= {"peer", "scram-sha-256"}, methods
+    rules = psql(
+        host,
+        "postgres",
+        "SELECT type, array_to_string(database, ','), array_to_string(user_name, ','),"
+        " coalesce(address, ''), auth_method FROM pg_hba_file_rules ORDER BY line_number",
+    )
+    expected = ["local|all|postgres||peer"] + [
+        render(host, f"host|{e['database']}|{e['user']}|{e['address'].split('/')[0]}|scram-sha-256")
+        for e in setting("postgresql_hba_entries")
+    ]
+    assert rules.splitlines() == expected
+    for user in [render(host, u["name"]) for u in setting("postgresql_users")]:
+        stored = psql(
+            host,
+            "postgres",
+            "SELECT rolpassword FROM pg_authid WHERE rolname = :'role'",
+            user,
+        )
+        scram = stored.startswith("SCRAM-SHA-256$")  # never the verifier in an assert
+        assert scram, f"{user}: no SCRAM verifier"
+    for database in setting("postgresql_databases"):
+        name, owner = render(host, database["name"]), render(host, database["owner"])
+        query = "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :'role'"
+        assert psql(host, "postgres", query, name) == owner, name
 
 
 # --- sshd -------------------------------------------------------------------------------

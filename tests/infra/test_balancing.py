@@ -67,6 +67,25 @@ def test_upstream_connections_are_kept_alive(
     assert nginx < uvicorn, (nginx, uvicorn)
 
 
+def test_the_limits_in_force_are_the_settings(host: Any, setting: Setting) -> None:
+    """The per-client rate (its burst) and connection limits and the body limit, as the
+    running nginx has them (the 429s and 413s themselves: the tests that provoke them)."""
+    config = host.check_output("nginx -T 2>/dev/null")
+    site = setting("nginx_site_name")
+    assert re.search(
+        rf"limit_req_zone \$binary_remote_addr zone={site}_requests:\S+ "
+        rf"rate={re.escape(setting('nginx_rate_limit'))};",
+        config,
+    ), "no per-client rate limit"
+    bursts = set(re.findall(rf"limit_req zone={site}_requests burst=(\d+) nodelay;", config))
+    assert bursts == {str(setting("nginx_rate_limit_burst"))}, bursts
+    connections = set(re.findall(rf"limit_conn {site}_connections (\d+);", config))
+    assert connections == {str(setting("nginx_connection_limit"))}, connections
+    assert f"limit_conn_zone $binary_remote_addr zone={site}_connections:" in config
+    bodies = set(re.findall(r"^\s*client_max_body_size (\S+);", config, re.M)) - {"0"}
+    assert bodies == {str(setting("nginx_client_max_body_size"))}, bodies
+
+
 def hold_a_request(address: str, port: int, context: ssl.SSLContext) -> ssl.SSLSocket:
     """A connection whose POST has sent its headers and promised a body that never comes:
     nginx counts it while it waits. Returns the socket, open."""

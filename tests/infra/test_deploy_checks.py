@@ -3,6 +3,7 @@
 Each run is also in --check mode, so even a check that failed to stop it changes nothing.
 """
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -49,6 +50,11 @@ def test_a_wrong_variable_stops_the_deploy(
     inventory: str, variable: str, value: str, reason: str
 ) -> None:
     assert_refused(deploy(inventory, "-e", f"{variable}={value}"), reason)
+
+
+def test_a_firewall_that_would_lock_the_deploy_out_stops_it(inventory: str) -> None:
+    without_ssh = json.dumps({"base_firewall_allowed_tcp_ports": [80, 443]})
+    assert_refused(deploy(inventory, "-e", without_ssh), "must include the ssh port")
 
 
 def test_a_missing_vault_value_stops_the_deploy(inventory: str, tmp_path: Path) -> None:

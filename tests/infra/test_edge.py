@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from deploys import journal_lines
 from hostcheck import AppLimits, Setting, controller_address
 
 SECURITY_HEADERS = {
@@ -113,10 +114,12 @@ def test_docs_only_from_the_admin_networks(
 
 
 def test_nginx_logs_every_request_with_the_client_address(
-    host: Any, https: httpx.Client, address: str
+    host: Any, https: httpx.Client, address: str, setting: Setting
 ) -> None:
-    """nginx's access log has the request, with the controller's address. (The app's own log,
-    when app_access_log is on: test_resilience.py's test_the_app_sees_each_client_...)"""
+    """nginx's access log has the request, with the controller's address; the app logs it
+    too only when app_access_log is on. (The app's own log with it on: test_resilience.py's
+    test_the_app_sees_each_client_by_its_own_address.)"""
+    since = host.check_output("date '+%F %T'")
     marker = f"/messages/{time.time_ns() % 10**15}"
     assert https.get(marker).status_code == 404
     lines: list[str] = []
@@ -130,6 +133,9 @@ def test_nginx_logs_every_request_with_the_client_address(
         time.sleep(0.25)
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"{controller_address(address)} "), lines
+    app_lines = journal_lines(host, f"{setting('app_name')}@*", since, marker)
+    app_logs = str(setting("app_access_log")).lower() in ("true", "yes", "1")
+    assert len(app_lines) == (1 if app_logs else 0), app_lines
 
 
 # --- cache ---------------------------------------------------------------------------

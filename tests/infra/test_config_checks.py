@@ -1,6 +1,7 @@
-"""sshd's settings are checked by `sshd -t` before they replace the old ones, and after a
-reload the play proves with a new connection that the deploy still gets in. Both are
-staged with real deploys of the sshd settings (--tags base-ssh)."""
+"""Daemon configurations are checked before they replace the old ones: sshd's settings by
+`sshd -t` (and after a reload the play proves with a new connection that the deploy still
+gets in), nginx's site by `nginx -t`; a rejected one changes nothing. Staged with real
+deploys of settings the daemons refuse."""
 
 import json
 from collections.abc import Iterator
@@ -10,8 +11,8 @@ import pytest
 from deploys import playbook, recap_counts
 from hostcheck import Setting, wait_for
 
-# Deploys sshd settings that sshd refuses, or that lock the deploy out for a while: only on
-# hosts made for testing (see `make verify`).
+# Deploys settings that sshd or nginx refuse, or that lock the deploy out for a while: only
+# on hosts made for testing (see `make verify`).
 pytestmark = pytest.mark.destructive
 
 SETTINGS_FILE = "/etc/ssh/sshd_config.d/10-hardening.conf"
@@ -81,3 +82,21 @@ def test_settings_that_lock_the_deploy_out_fail_the_run(
     assert counts and all(tally["unreachable"] == 1 for tally in counts.values()), counts
     failed_at = run.stdout.split("UNREACHABLE!")[0].rsplit("TASK [", 1)[-1]
     assert failed_at.startswith("base : Check the deploy user can still log in"), failed_at[:200]
+
+
+def test_a_site_nginx_rejects_changes_nothing(
+    request: Any, host: Any, groups: set[str], setting: Setting, https: Any
+) -> None:
+    if "web" not in groups:
+        pytest.skip("not a web host")
+    site = f"/etc/nginx/sites-available/{setting('nginx_site_name')}.conf"
+    before, running = host.file(site).sha256sum, host.check_output("nginx -T 2>/dev/null")
+    inventory = str(request.config.getoption("ansible_inventory"))
+    run = playbook(inventory, "-e", "nginx_client_max_body_size=lots", timeout=600)
+    assert run.returncode != 0, run.stdout[-2000:]
+    failed_at = run.stdout.split("FAILED!")[0].rsplit("TASK [", 1)[-1]
+    assert failed_at.startswith("nginx : Install the site, checked by nginx -t"), failed_at[:300]
+    assert "failed to validate" in run.stdout, run.stdout[-2000:]
+    assert host.file(site).sha256sum == before
+    assert host.check_output("nginx -T 2>/dev/null") == running
+    assert https.get("/health/ready").status_code == 200

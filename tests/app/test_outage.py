@@ -231,3 +231,17 @@ def test_access_log_off_leaves_requests_unlogged(start_app: Any, postgres: Any) 
     time.sleep(0.2)
     assert marker not in app.log()
     assert "/health/live" not in app.log()
+
+
+def test_log_level_warning_leaves_info_lines_out(start_app: Any, postgres: Any) -> None:
+    """LOG_LEVEL: at warning, neither the start-up's "migrations applied" nor a request's
+    line (both info) is written; test_apps_starting_together_migrate_once and the test
+    above see them at the default, info."""
+    app = start_app(postgres.app_env(LOG_LEVEL="warning"), "log-level-warning")
+    app.wait_live()
+    with httpx.Client(base_url=app.base_url, timeout=5) as client:
+        assert client.get("/messages/4242424244").status_code == 404
+        assert client.get("/health/live").status_code == 200
+    time.sleep(0.2)
+    assert "migrations applied" not in app.log()
+    assert "4242424244" not in app.log()

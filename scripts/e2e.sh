@@ -74,7 +74,35 @@ check_mode_changes_nothing() {
   fi
 }
 
-trap 'echo "==> tearing the local host down"; scripts/local-host.sh down' EXIT
+# `make verify` against another inventory runs only the read-only checks (unless
+# DESTRUCTIVE=1), with the [server] skip allow-list: what the Makefile would run.
+real_server_verify_is_read_only() {
+  local inventory=ansible/inventories/production dry
+  dry=$(ANSIBLE_VAULT_PASSWORD_FILE=/dev/null make -n --no-print-directory verify INVENTORY=$inventory)
+  grep -q -- '-m "not destructive" --skips=server' <<<"$dry" || { echo "FAIL: $dry" >&2; return 1; }
+  dry=$(ANSIBLE_VAULT_PASSWORD_FILE=/dev/null make -n --no-print-directory verify INVENTORY=$inventory DESTRUCTIVE=1)
+  ! grep -q -- 'not destructive' <<<"$dry" || { echo "FAIL: $dry" >&2; return 1; }
+}
+
+# make down: no container of the topology's hosts is left (their network goes with the
+# last host on it, which may be another topology's).
+teardown() {
+  local name address left=""
+  echo "==> tearing the local host down"
+  scripts/local-host.sh down
+  while read -r name address; do
+    if docker ps -a --format '{{.Names}}' | grep -qx "fastapi-postgres-$name"; then
+      left="$left $name"
+    fi
+  done < <(scripts/local-host.sh hosts)
+  if [ -n "$left" ]; then
+    echo "FAIL: make down left these hosts:$left" >&2
+    exit 1
+  fi
+}
+
+real_server_verify_is_read_only
+trap teardown EXIT
 echo "==> removing a local host left by an earlier run"
 timed "removing an old host" scripts/local-host.sh down
 timed "a fresh host, deployed" scripts/local-host.sh up

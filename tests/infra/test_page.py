@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from hostcheck import AppLimits, Setting
+from hostcheck import AppLimits, wait_for
 
 try:
     from playwright.sync_api import Error as PlaywrightError
@@ -192,7 +192,7 @@ def screenshot(page: Page, path: Path) -> None:
 
 @pytest.mark.destructive  # it posts
 def test_the_page_pages_through_messages(
-    page_url: str, tls_context: Any, setting: Setting, chromium: Browser
+    page_url: str, tls_context: Any, chromium: Browser
 ) -> None:
     """One message more than a page: the newest page shows the newest of them, Older shows
     the oldest one at its top, Newest goes back."""
@@ -210,8 +210,14 @@ def test_the_page_pages_through_messages(
                 response = client.post("/messages", json={"message": f"paging {n}"})
                 assert response.status_code == 201, response.text
                 created.append(int(response.json()["id"]))
-        # The list the page asked for above may be micro-cached: wait it out.
-        time.sleep(int(setting("nginx_microcache_ttl")) + 0.5)
+
+            # The list the page got above may still be micro-cached: until nginx serves
+            # one with these messages in it (and caches that one).
+            def newest_is_ours() -> bool:
+                items = client.get(f"/messages?limit={page_size}").json()["items"]
+                return bool(items[0]["id"] == created[-1])
+
+            assert wait_for(newest_is_ours, 10) is not None, "the list never showed them"
         page.reload()
         items = page.locator("#messages > li")
         expect(page.locator("#messages")).to_have_attribute("aria-busy", "false")

@@ -67,11 +67,17 @@ def test_app_units_are_sandboxed(
 # --- PostgreSQL -------------------------------------------------------------------------
 
 
-def test_app_role_is_least_privileged(host: Any, groups: set[str]) -> None:
+@pytest.fixture
+def db(host: Any, groups: set[str]) -> dict[str, Any]:
+    """The variables of a db host (other hosts skip)."""
     if "db" not in groups:
         pytest.skip("not a db host")
-    variables = host.ansible.get_variables()
-    user, database = variables["app_database_user"], variables["app_database_name"]
+    variables: dict[str, Any] = host.ansible.get_variables()
+    return variables
+
+
+def test_app_role_is_least_privileged(host: Any, db: dict[str, Any]) -> None:
+    user, database = db["app_database_user"], db["app_database_name"]
     flags = psql(
         host,
         database,
@@ -103,18 +109,17 @@ def test_app_role_is_least_privileged(host: Any, groups: set[str]) -> None:
     assert can_create == "f"
 
 
-def test_the_schema_belongs_to_the_owner_role(host: Any, groups: set[str]) -> None:
-    if "db" not in groups:
-        pytest.skip("not a db host")
-    variables = host.ansible.get_variables()
-    owner, database = variables["app_database_owner"], variables["app_database_name"]
-    owners = psql(
-        host,
-        database,
-        "SELECT c.relname || ' ' || r.rolname FROM pg_class c "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_roles r ON r.oid = c.relowner "
-        "WHERE n.nspname = 'public' ORDER BY 1",
-    )
+# Each relation of the public schema and its owner, "NAME OWNER" a line.
+RELATION_OWNERS = (
+    "SELECT c.relname || ' ' || r.rolname FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_roles r ON r.oid = c.relowner "
+    "WHERE n.nspname = 'public' ORDER BY 1"
+)
+
+
+def test_the_schema_belongs_to_the_owner_role(host: Any, db: dict[str, Any]) -> None:
+    owner, database = db["app_database_owner"], db["app_database_name"]
+    owners = psql(host, database, RELATION_OWNERS)
     tables = dict(line.split(" ", 1) for line in owners.splitlines())
     assert {"messages", "schema_migrations"} <= set(tables), owners
     assert set(tables.values()) == {owner}, owners
@@ -143,14 +148,12 @@ def test_instances_use_the_row_only_role_and_never_migrate(
         ]
 
 
-def test_only_the_listed_roles_get_in_with_scram(
-    host: Any, groups: set[str], setting: Setting
-) -> None:  # the postgresql role's lists name other settings: render() fills them in
+@pytest.mark.usefixtures("db")
+def test_only_the_listed_roles_get_in_with_scram(host: Any, setting: Setting) -> None:
     """pg_hba.conf: the postgres user on the local socket (peer), and over TCP only the
     entries of postgresql_hba_entries, all scram-sha-256; the login roles' passwords are
-    stored as SCRAM verifiers; the database belongs to the owner role."""
-    if "db" not in groups:
-        pytest.skip("not a db host")
+    stored as SCRAM verifiers; the database belongs to the owner role. (The postgresql
+    role's lists name other settings: render() fills them in.)"""
     rules = psql(
         host,
         "postgres",

@@ -26,15 +26,20 @@ from tlsprobe import (
 pytestmark = pytest.mark.destructive
 
 
-def test_a_certificate_that_expires_soon_is_made_again(
-    request: Any, host: Any, groups: set[str], address: str, page_url: str, setting: Setting
-) -> None:
+@pytest.fixture
+def files(host: Any, groups: set[str], setting: Setting) -> tuple[str, str]:
+    """The self-signed certificate and key of a web host (other hosts skip)."""
     if "web" not in groups:
         pytest.skip("not a web host")
-    certificate, key = self_signed_files(host, setting)
+    return self_signed_files(host, setting)
+
+
+def test_a_certificate_that_expires_soon_is_made_again(
+    request: Any, host: Any, files: tuple[str, str], address: str, page_url: str, setting: Setting
+) -> None:
+    (certificate, key), port = files, int(setting("nginx_https_port"))
     request_file = certificate.removesuffix(".crt") + ".csr"
     days = int(setting("nginx_tls_selfsigned_renew_days")) - 20
-    port = int(setting("nginx_https_port"))
     # The same request (names) and key as the role's: only its end date differs.
     host.check_output(
         "openssl x509 -req -in %s -signkey %s -copy_extensions copy -days %s -out %s && "
@@ -59,15 +64,10 @@ def test_a_certificate_that_expires_soon_is_made_again(
 
 
 def test_a_given_certificate_is_served_and_a_missing_one_is_made(
-    request: Any, host: Any, groups: set[str], address: str, setting: Setting, tmp_path: Path
+    request: Any, host: Any, files: tuple[str, str], address: str, setting: Setting, tmp_path: Path
 ) -> None:
-    if "web" not in groups:
-        pytest.skip("not a web host")
-    certificate, key = self_signed_files(host, setting)
-    inventory, port = (
-        str(request.config.getoption("ansible_inventory")),
-        int(setting("nginx_https_port")),
-    )
+    (certificate, key), port = files, int(setting("nginx_https_port"))
+    inventory = str(request.config.getoption("ansible_inventory"))
     # A certificate of the user's own (made here, on the controller), given as PEM text.
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",

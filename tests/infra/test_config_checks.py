@@ -18,6 +18,12 @@ pytestmark = pytest.mark.destructive
 SETTINGS_FILE = "/etc/ssh/sshd_config.d/10-hardening.conf"
 
 
+@pytest.fixture
+def sshd_hardening(setting: Setting) -> None:
+    if not setting("base_ssh_hardening_enabled"):
+        pytest.skip("base_ssh_hardening_enabled is off")
+
+
 def deploy_sshd_settings(request: Any, settings: dict[str, str]) -> Any:
     extra = json.dumps({"base_ssh_settings": settings})
     inventory = str(request.config.getoption("ansible_inventory"))
@@ -31,6 +37,7 @@ def reachable(host: Any) -> bool:
         return False
 
 
+@pytest.mark.usefixtures("sshd_hardening")
 def test_settings_sshd_rejects_change_nothing(request: Any, host: Any, setting: Setting) -> None:
     before = host.file(SETTINGS_FILE).sha256sum
     run = deploy_sshd_settings(request, {**setting("base_ssh_settings"), "MaxAuthTries": "lots"})
@@ -70,7 +77,7 @@ def restore_sshd_when_locked_out(host: Any) -> Iterator[None]:
         host.run("rm -f /run/sshd-settings-before /run/sshd-restore.sh")
 
 
-@pytest.mark.usefixtures("restore_sshd_when_locked_out")
+@pytest.mark.usefixtures("sshd_hardening", "restore_sshd_when_locked_out")
 def test_settings_that_lock_the_deploy_out_fail_the_run(
     request: Any, host: Any, setting: Setting
 ) -> None:

@@ -34,7 +34,11 @@ def assert_security_headers(response: httpx.Response) -> None:
 # --- redirects -------------------------------------------------------------------------
 
 
-def test_http_redirects_to_https_except_health(web: httpx.Client, page_url: str) -> None:
+def test_http_redirects_to_https_except_health(
+    web: httpx.Client, page_url: str, setting: Setting
+) -> None:
+    if not setting("nginx_http_redirect"):
+        pytest.skip("nginx_http_redirect is off: port 80 serves the site")
     redirect = web.get("/messages?limit=1")
     assert redirect.status_code == 308
     assert redirect.headers["location"] == f"{page_url}/messages?limit=1"

@@ -183,7 +183,9 @@ def test_only_the_listed_roles_get_in_with_scram(host: Any, setting: Setting) ->
 # --- sshd -------------------------------------------------------------------------------
 
 
-def test_sshd_allows_keys_only_and_no_root(host: Any) -> None:
+def test_sshd_allows_keys_only_and_no_root(host: Any, setting: Setting) -> None:
+    if not setting("base_ssh_hardening_enabled"):
+        pytest.skip("base_ssh_hardening_enabled is off")
     effective = dict(
         line.split(" ", 1) for line in host.check_output("sshd -T").splitlines() if " " in line
     )

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from hostcheck import Setting
+from rawhttp import http1
 from tlsprobe import (
     client_context,
     file_certificate_sha256,
@@ -73,6 +74,11 @@ def test_a_tls_session_is_resumed_from_the_cache(address: str, setting: Setting)
     with tls_connection(address, port, context) as first:
         session = first.session
         assert session is not None and not first.session_reused
+        # An answer on this connection: nginx has finished its side of the handshake (and
+        # cached the session) before it reads a request. Without it, a loaded host was seen
+        # to take the second connection first.
+        first.sendall(http1(b"GET /health/live HTTP/1.1").replace(b"{host}", address.encode()))
+        assert first.recv(4096).startswith(b"HTTP/1.1 200 ")
     with tls_connection(address, port, context, session) as second:
         assert second.session_reused, "the session was not resumed"
 

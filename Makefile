@@ -23,7 +23,8 @@ LOCAL_CHECK := true
 VAULT_ARGS := $(if $(ANSIBLE_VAULT_PASSWORD_FILE),,--ask-vault-pass)
 # A real server gets the checks that change nothing; DESTRUCTIVE=1 adds those that
 # stop PostgreSQL, kill instances, reboot and flood (the local host always gets them).
-VERIFY_ARGS := $(if $(DESTRUCTIVE),,-m "not destructive")
+# Its skips must be on the [server] allow-list of tests/skips.toml (a local host's: [local]).
+VERIFY_ARGS := $(if $(DESTRUCTIVE),,-m "not destructive") --skips=server
 endif
 PLAYBOOK = ansible-playbook -i $(INVENTORY) $(VAULT_ARGS)
 
@@ -87,9 +88,10 @@ releases: venv
 	@$(LOCAL_CHECK)
 	$(PLAYBOOK) ansible/releases.yml
 
+# PYTEST_ARGS: more pytest arguments, e.g. PYTEST_ARGS='-m "not destructive"' (scripts/e2e.sh).
 verify: venv
 	@$(LOCAL_CHECK)
-	pytest tests/infra -p no:cacheprovider --sudo --hosts=ansible://all --ansible-inventory=$(INVENTORY) $(VERIFY_ARGS)
+	pytest tests/infra -p no:cacheprovider --sudo --hosts=ansible://all --ansible-inventory=$(INVENTORY) $(VERIFY_ARGS) $(PYTEST_ARGS)
 
 lint: venv
 	ruff check app tests bench scripts

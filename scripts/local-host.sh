@@ -72,11 +72,12 @@ down() {
   vagrant destroy --force >/dev/null 2>&1 || true
   docker info >/dev/null 2>&1 || return 0
   # Hosts made from another checkout (CI's clone, an earlier run) are not in this
-  # checkout's .vagrant, but hold the same names and addresses.
+  # checkout's .vagrant, but hold the same names and addresses. make bench's bare host
+  # belongs to the local topology: another topology's down leaves it alone.
   local name address
   while read -r name address; do
     docker rm --force "fastapi-postgres-$name" >/dev/null 2>&1 || true
-  done < <(hosts; echo bench-bare -)
+  done < <(hosts; [ "$TOPOLOGY" != local ] || echo bench-bare -)
   # The network goes with the last host on it (other topologies may still use it).
   local network
   for network in $(docker network ls --quiet 2>/dev/null); do

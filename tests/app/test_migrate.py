@@ -1,17 +1,67 @@
 """Migrations: applied once, no-op when run again, safe when run concurrently."""
 
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.app.harness import SUPERUSER_PASSWORD
+
+# Holds every process that is about to run a migration's first CREATE TABLE until all
+# `processes` have connected and each of the others is either held here too or waiting for a
+# lock: the processes overlap for certain. With the advisory lock one migrates while the others
+# wait for it; without it, all would apply the same file at once.
+BARRIER = """
+CREATE FUNCTION migration_barrier() RETURNS event_trigger LANGUAGE plpgsql AS $$
+DECLARE
+    deadline timestamptz := clock_timestamp() + interval '20 seconds';
+    connected int;
+    running int;
+BEGIN
+    IF current_query() LIKE '%%CREATE TABLE IF NOT EXISTS schema_migrations%%' THEN
+        RETURN;
+    END IF;
+    PERFORM set_config('application_name', 'at the barrier', false);
+    LOOP
+        PERFORM pg_stat_clear_snapshot();
+        SELECT count(*), count(*) FILTER (
+                   WHERE application_name <> 'at the barrier'
+                   AND wait_event_type IS DISTINCT FROM 'Lock')
+          INTO connected, running
+          FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()
+           AND application_name IN ('messages', 'at the barrier');
+        EXIT WHEN connected + 1 >= %(processes)s AND running = 0;
+        IF clock_timestamp() > deadline THEN
+            RAISE EXCEPTION 'barrier: %% of %(processes)s processes met', connected + 1;
+        END IF;
+        PERFORM pg_sleep(0.02);
+    END LOOP;
+    PERFORM set_config('application_name', 'messages', false);
+END $$;
+CREATE EVENT TRIGGER migration_barrier ON ddl_command_start WHEN TAG IN ('CREATE TABLE')
+    EXECUTE FUNCTION migration_barrier();
+"""
 
 
-def migrate(postgres: Any, env: dict[str, str]) -> "subprocess.Popen[str]":
+def install_barrier(postgres: Any, dbname: str, processes: int) -> None:
+    conn = postgres.connect("postgres", SUPERUSER_PASSWORD, dbname)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(BARRIER, {"processes": processes})
+    finally:
+        conn.close()
+
+
+def migrate(
+    postgres: Any, env: dict[str, str], app_dir: Path | None = None
+) -> "subprocess.Popen[str]":
     return subprocess.Popen(
         [sys.executable, "migrate.py"],
-        cwd=postgres.app_dir,
+        cwd=app_dir or postgres.app_dir,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -49,6 +99,7 @@ def test_migrate_command_twice_is_a_no_op(postgres: Any) -> None:
 
 def test_concurrent_migrate_commands(postgres: Any) -> None:
     postgres.create_database("migrate_race")
+    install_barrier(postgres, "migrate_race", 3)
     env = postgres.app_env(DATABASE_NAME="migrate_race")
     runs = [migrate(postgres, env) for _ in range(3)]
     outputs = [run.communicate(timeout=30) for run in runs]
@@ -59,6 +110,30 @@ def test_concurrent_migrate_commands(postgres: Any) -> None:
         "nothing to apply",
     ]
     assert [version for version, _ in applied_versions(postgres, "migrate_race")] == ["0001"]
+
+
+def test_a_failing_migration_rolls_back_the_whole_run(postgres: Any, tmp_path: Path) -> None:
+    """Two new files, the second broken: neither is applied, nor recorded."""
+    postgres.create_database("migrate_fails")
+    env = postgres.app_env(DATABASE_NAME="migrate_fails")
+    assert migrate(postgres, env).communicate(timeout=30)[0].strip() == "applied: 0001"
+    app_dir = tmp_path / "app"
+    shutil.copytree(postgres.app_dir, app_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    (app_dir / "migrations" / "8001_add_a_table.sql").write_text("CREATE TABLE added (id int);")
+    (app_dir / "migrations" / "8002_broken.sql").write_text("ALTER TABLE missing ADD x int;")
+
+    run = migrate(postgres, env, app_dir)
+    out, err = run.communicate(timeout=30)
+    assert run.returncode == 1
+    assert err.startswith("migration failed: UndefinedTable:"), err
+    assert [version for version, _ in applied_versions(postgres, "migrate_fails")] == ["0001"]
+    conn = postgres.connect(dbname="migrate_fails")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('added')")
+            assert cur.fetchone() == (None,), "the first new file stayed applied"
+    finally:
+        conn.close()
 
 
 def test_migrate_command_reports_failure_in_one_line(postgres: Any) -> None:
@@ -73,6 +148,7 @@ def test_migrate_command_reports_failure_in_one_line(postgres: Any) -> None:
 
 def test_apps_starting_together_migrate_once(postgres: Any, start_app: Any) -> None:
     postgres.create_database("app_race")
+    install_barrier(postgres, "app_race", 2)
     env = postgres.app_env(DATABASE_NAME="app_race")
     apps = [start_app(env, "race") for _ in range(2)]
     for app in apps:

@@ -4,12 +4,14 @@ Bounds are checked with client timeouts: a request that hangs fails the test.
 """
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 # Far above what any answer should take here, far below "hanging".
 BOUND = httpx.Timeout(8.0)
@@ -129,9 +131,65 @@ def test_hung_database_is_answered_within_bounds(
         # READINESS_TIMEOUT (0.5 s), though connecting takes DATABASE_CONNECT_TIMEOUT (2 s).
         assert "no answer within 0.5 s" in assert_not_ready(client.get("/health/ready"))
         assert "no answer within" in assert_not_ready(client.get("/health/ready"))
-        # DATABASE_CONNECT_TIMEOUT (2 s).
+        # Given up after DATABASE_CONNECT_TIMEOUT (test_connecting_gives_up_after_...).
         assert_unavailable(client.get("/messages"))
         assert client.get("/health/live").status_code == 200
+
+
+class RecordingBlackHole:
+    """A hung database that notes, for each connection, how long it stayed open before the
+    client gave up and closed it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.held: list[float] = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self.hold, args=(conn,), daemon=True).start()
+
+    def hold(self, conn: socket.socket) -> None:
+        opened = time.monotonic()
+        with conn:
+            while conn.recv(1024):  # whatever the client sends, until it closes
+                pass
+        self.held.append(time.monotonic() - opened)
+
+
+def test_connecting_gives_up_after_the_connect_timeout(postgres: Any, start_app: Any) -> None:
+    """DATABASE_CONNECT_TIMEOUT bounds a connection attempt (4 s here, above libpq's own
+    minimum of 2 s): the request gets its 503, and the hung server sees the attempt closed,
+    not before the timeout. The other bounds are far away (a free pool slot; no statement)."""
+    hole = RecordingBlackHole()
+    env = postgres.app_env(
+        DATABASE_PORT=str(hole.port),
+        MIGRATE_ON_STARTUP="false",
+        DATABASE_CONNECT_TIMEOUT="4",
+        DATABASE_POOL_TIMEOUT="60",
+    )
+    app = start_app(env, "connect-timeout")
+    app.wait_live()
+    with httpx.Client(base_url=app.base_url, timeout=BOUND) as client:
+        assert_unavailable(client.get("/messages"))
+    deadline = time.monotonic() + 5
+    while not hole.held and time.monotonic() < deadline:
+        time.sleep(0.05)
+    hole.sock.close()
+    # A lower bound only: a loaded machine can make a timeout late, never early.
+    assert hole.held and min(hole.held) >= 4 - 1, hole.held
+
+
+def test_the_connect_timeout_reaches_libpq(make_app: Any) -> None:
+    app = make_app(database_connect_timeout=7)
+    with TestClient(app):
+        with app.state.pool.connection() as conn:
+            assert conn.get_dsn_parameters()["connect_timeout"] == "7"
 
 
 def test_log_has_one_line_per_request_and_no_password(
@@ -173,3 +231,17 @@ def test_access_log_off_leaves_requests_unlogged(start_app: Any, postgres: Any) 
     time.sleep(0.2)
     assert marker not in app.log()
     assert "/health/live" not in app.log()
+
+
+def test_log_level_warning_leaves_info_lines_out(start_app: Any, postgres: Any) -> None:
+    """LOG_LEVEL: at warning, neither the start-up's "migrations applied" nor a request's
+    line (both info) is written; test_apps_starting_together_migrate_once and the test
+    above see them at the default, info."""
+    app = start_app(postgres.app_env(LOG_LEVEL="warning"), "log-level-warning")
+    app.wait_live()
+    with httpx.Client(base_url=app.base_url, timeout=5) as client:
+        assert client.get("/messages/4242424244").status_code == 404
+        assert client.get("/health/live").status_code == 200
+    time.sleep(0.2)
+    assert "migrations applied" not in app.log()
+    assert "4242424244" not in app.log()

@@ -6,10 +6,8 @@ Expected values (ports, names) come from the inventory's variables, falling back
 to the roles' defaults, never from values written here.
 """
 
-import functools
 import ipaddress
 import json
-import re
 import ssl
 import subprocess
 import time
@@ -19,49 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
-from hostcheck import AppLimits, Setting
+import testinfra
+from hostcheck import AppLimits, Setting, app_ports, host_setting
+from loadgen import database_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
-ROLES = ROOT / "ansible" / "roles"
 # Vagrant's private network, where the local host lives: only reachable through a local bridge.
 LOCAL_HOST_NETWORK = ipaddress.ip_network("192.168.56.0/24")
-
-
-@functools.cache
-def role_defaults(role: str) -> dict[str, Any]:
-    defaults: dict[str, Any] = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
-    return defaults
-
-
-def role_default(name: str) -> Any:
-    return role_defaults(name.split("_", 1)[0])[name]
-
-
-def host_setting(host: Any, name: str) -> Any:
-    """A variable of the host as the inventory sets it, else the role's default."""
-    value = host.ansible.get_variables().get(name)
-    if value is None:
-        value = role_default(name)
-    if isinstance(value, str) and "{{" in value:
-        # Plain references to other settings, e.g. "/etc/{{ app_name }}".
-        value = re.sub(r"{{\s*(\w+)\s*}}", lambda match: str(host_setting(host, match[1])), value)
-    if isinstance(value, str) and "{{" in value:
-        pytest.fail(f"{name} is an expression ({value}): set it in the inventory to verify it")
-    return value
-
-
-def app_instance_count(host: Any) -> int:
-    value = host.ansible.get_variables().get("app_instances")
-    if value is None or "{{" in str(value):
-        # The role's default: one instance per core of the host.
-        return int(host.check_output("nproc"))
-    return int(value)
-
-
-def app_ports(host: Any) -> list[int]:
-    base = int(host_setting(host, "app_port_base"))
-    return list(range(base, base + app_instance_count(host)))
 
 
 def ensure_directly_connected(address: str) -> None:
@@ -77,6 +39,66 @@ def ensure_directly_connected(address: str) -> None:
     ).stdout
     if not route or " via " in route:
         pytest.exit("the local host is not up: run make up", returncode=1)
+
+
+# --- a run of the read-only checks changes no data --------------------------------------
+
+FINGERPRINTS = pytest.StashKey[dict[str, dict[str, Any]]]()
+CHANGED = pytest.StashKey[list[str]]()
+
+
+def read_only(config: pytest.Config) -> bool:
+    """The checks that change nothing: `make verify` on a real server (-m "not destructive")."""
+    return str(config.getoption("markexpr", "")).strip() == "not destructive"
+
+
+def fingerprints(config: pytest.Config) -> dict[str, dict[str, Any]]:
+    """Per db host, what its app database holds (loadgen.database_fingerprint)."""
+    hosts = testinfra.get_hosts(
+        ["ansible://db"],
+        ansible_inventory=config.getoption("ansible_inventory"),
+        sudo=config.getoption("sudo"),
+        force_ansible=config.getoption("force_ansible"),
+    )
+    result = {}
+    for host in hosts:
+        variables = host.ansible.get_variables()
+        ensure_directly_connected(
+            str(variables.get("ansible_host", variables["inventory_hostname"]))
+        )
+        result[variables["inventory_hostname"]] = database_fingerprint(host)
+    return result
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if read_only(session.config):
+        session.config.stash[FINGERPRINTS] = fingerprints(session.config)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(FINGERPRINTS, None)
+    if before is None:
+        return
+    after = fingerprints(session.config)
+    changed = [
+        f"{name}: {before[name]} -> {after.get(name)}"
+        for name in before
+        if before[name] != after.get(name)
+    ]
+    session.config.stash[CHANGED] = changed
+    if changed and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    changed = config.stash.get(CHANGED, [])
+    if changed:
+        terminalreporter.section("the read-only checks changed the database", red=True)
+        for line in changed:
+            terminalreporter.line(line)
+
+
+# --- fixtures ---------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -153,6 +175,21 @@ def api_ready(page_url: str, tls_context: ssl.SSLContext) -> None:
                 pass
             time.sleep(1)
     pytest.fail("the API did not get ready within a minute")
+
+
+def refill_seconds(host: Any) -> float:
+    """How long nginx's per-client bucket takes to refill from empty: its burst at its rate."""
+    count, unit = str(host_setting(host, "nginx_rate_limit")).split("r/")
+    per_second = int(count) / (60 if unit == "m" else 1)
+    return int(host_setting(host, "nginx_rate_limit_burst")) / per_second + 0.5
+
+
+@pytest.fixture
+def spends_rate_budget(host: Any) -> Iterator[None]:
+    """For a test that may empty this client's request budget at nginx (a burst, a flood):
+    afterwards it waits for the bucket to refill, so every test starts with a full budget."""
+    yield
+    time.sleep(refill_seconds(host))
 
 
 @pytest.fixture(scope="module")

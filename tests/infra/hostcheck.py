@@ -1,13 +1,61 @@
 """Helpers shared by the host checks (the fixtures are in conftest.py)."""
 
+import functools
+import re
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import pytest
+import yaml
 
 Setting = Callable[[str], Any]  # the `setting` fixture: a host variable by name
 
 LOOPBACK = {"127.0.0.1", "::1"}
+ROLES = Path(__file__).resolve().parents[2] / "ansible" / "roles"
+
+
+@functools.cache
+def role_defaults(role: str) -> dict[str, Any]:
+    defaults: dict[str, Any] = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
+    return defaults
+
+
+def role_default(name: str) -> Any:
+    return role_defaults(name.split("_", 1)[0])[name]
+
+
+def host_setting(host: Any, name: str) -> Any:
+    """A variable of the host as the inventory sets it, else the role's default."""
+    value = host.ansible.get_variables().get(name)
+    if value is None:
+        value = role_default(name)
+    if isinstance(value, str) and "{{" in value:
+        value = render(host, value)
+    if isinstance(value, str) and "{{" in value:
+        pytest.fail(f"{name} is an expression ({value}): set it in the inventory to verify it")
+    return value
+
+
+def render(host: Any, text: str) -> str:
+    """Plain references to other settings filled in, e.g. "/etc/{{ app_name }}"."""
+    return re.sub(r"{{\s*(\w+)\s*}}", lambda match: str(host_setting(host, match[1])), text)
+
+
+def app_instance_count(host: Any) -> int:
+    value = host.ansible.get_variables().get("app_instances")
+    if value is None or "{{" in str(value):
+        # The role's default: one instance per core of the host.
+        return int(host.check_output("nproc"))
+    return int(value)
+
+
+def app_ports(host: Any) -> list[int]:
+    base = int(host_setting(host, "app_port_base"))
+    return list(range(base, base + app_instance_count(host)))
 
 
 def wait_for(condition: Callable[[], bool], seconds: float = 15) -> float | None:
@@ -27,6 +75,13 @@ def listening_addresses(host: Any, port: int) -> set[str]:
         if spec.startswith("tcp://") and spec.rsplit(":", 1)[1] == str(port):
             addresses.add(spec[len("tcp://") :].rsplit(":", 1)[0].strip("[]"))
     return addresses
+
+
+def controller_address(address: str) -> str:
+    """The source address the host sees when the controller talks to it."""
+    route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True)
+    words = route.stdout.split()
+    return words[words.index("src") + 1]
 
 
 @dataclass(frozen=True)

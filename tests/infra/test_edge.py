@@ -1,16 +1,15 @@
-"""The nginx edge, seen from the controller: TLS, redirects, headers, limits, cache, failover."""
+"""The nginx edge, seen from the controller: redirects, headers, access control, logs, cache,
+rate limit, failover. (TLS: test_tls.py.)"""
 
 import concurrent.futures
 import json
-import socket
-import ssl
-import subprocess
 import time
 from typing import Any
 
 import httpx
 import pytest
-from hostcheck import AppLimits, Setting
+from deploys import journal_lines
+from hostcheck import AppLimits, Setting, controller_address
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -24,21 +23,6 @@ def only_on_web_hosts(groups: set[str]) -> None:
         pytest.skip("not a web host")
 
 
-def handshake(address: str, port: int, version: ssl.TLSVersion) -> str:
-    """The TLS version negotiated when the client offers only `version`."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    # Let this client offer old versions, so a refusal is the server's.
-    context.set_ciphers("DEFAULT:@SECLEVEL=0")
-    context.minimum_version = context.maximum_version = version
-    with (
-        socket.create_connection((address, port), timeout=5) as sock,
-        context.wrap_socket(sock) as tls,
-    ):
-        return str(tls.version())
-
-
 def assert_security_headers(response: httpx.Response) -> None:
     for name, value in SECURITY_HEADERS.items():
         assert response.headers.get(name) == value, (response.url, name, response.headers)
@@ -47,40 +31,14 @@ def assert_security_headers(response: httpx.Response) -> None:
     assert "nginx/" not in response.headers.get("server", ""), "server_tokens must be off"
 
 
-# --- TLS and redirects ---------------------------------------------------------------
+# --- redirects -------------------------------------------------------------------------
 
 
-def test_tls_1_1_is_refused(address: str, setting: Setting) -> None:
-    with pytest.raises(ssl.SSLError):
-        handshake(address, int(setting("nginx_https_port")), ssl.TLSVersion.TLSv1_1)
-
-
-@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
-def test_tls_1_2_and_1_3_are_accepted(address: str, setting: Setting, version: Any) -> None:
-    negotiated = handshake(address, int(setting("nginx_https_port")), version)
-    assert negotiated == {"TLSv1_2": "TLSv1.2", "TLSv1_3": "TLSv1.3"}[version.name]
-
-
-def test_certificate_verifies_for_the_host_address(https: httpx.Client) -> None:
-    # The client verifies the chain and the name: a certificate without the
-    # host's address in its names fails here.
-    assert https.get("/health/live").status_code == 200
-
-
-def test_http2_is_offered(address: str, setting: Setting) -> None:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.set_alpn_protocols(["h2", "http/1.1"])
-    port = int(setting("nginx_https_port"))
-    with (
-        socket.create_connection((address, port), timeout=5) as sock,
-        context.wrap_socket(sock) as tls,
-    ):
-        assert tls.selected_alpn_protocol() == "h2"
-
-
-def test_http_redirects_to_https_except_health(web: httpx.Client, page_url: str) -> None:
+def test_http_redirects_to_https_except_health(
+    web: httpx.Client, page_url: str, setting: Setting
+) -> None:
+    if not setting("nginx_http_redirect"):
+        pytest.skip("nginx_http_redirect is off: port 80 serves the site")
     redirect = web.get("/messages?limit=1")
     assert redirect.status_code == 308
     assert redirect.headers["location"] == f"{page_url}/messages?limit=1"
@@ -117,6 +75,7 @@ def test_errors_from_nginx_are_json(https: httpx.Client) -> None:
     assert forbidden.json() == {"detail": "forbidden"}
 
 
+@pytest.mark.destructive  # it writes
 def test_a_message_of_the_maximum_length_fits_the_body_limit(
     https: httpx.Client, app_limits: AppLimits
 ) -> None:
@@ -141,46 +100,46 @@ def test_the_limits_are_public_and_match_the_schema(
 # --- access control ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"])
 def test_docs_only_from_the_admin_networks(
-    host: Any, https: httpx.Client, setting: Setting
+    host: Any, https: httpx.Client, setting: Setting, path: str
 ) -> None:
-    assert https.get("/docs").status_code == 403
+    forbidden = https.get(path)
+    assert forbidden.status_code == 403
+    assert forbidden.json() == {"detail": "forbidden"}
+    if "127.0.0.1" not in setting("nginx_admin_allow"):
+        return
+    # From the host itself, on the allow-list (by default): what the app answers.
     port = int(setting("nginx_https_port"))
-    # From the host itself (loopback is on the allow-list by default).
     status = host.check_output(
-        "curl -sk -o /dev/null -w '%%{http_code}' https://127.0.0.1:%s/openapi.json", str(port)
+        "curl -sk -o /dev/null -w '%%{http_code}' https://127.0.0.1:%s%s", str(port), path
     )
     assert status == "200"
 
 
-def controller_address(address: str) -> str:
-    """The source address the host sees when the controller talks to it."""
-    route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True)
-    words = route.stdout.split()
-    return words[words.index("src") + 1]
-
-
-def test_client_address_reaches_the_request_log(
+def test_nginx_logs_every_request_with_the_client_address(
     host: Any, https: httpx.Client, address: str, setting: Setting
 ) -> None:
-    """Every request is logged with the client's own address: by the app when
-    app_access_log is on (uvicorn trusts nginx's X-Forwarded-For), else by nginx."""
+    """nginx's access log has the request, with the controller's address; the app logs it
+    too only when app_access_log is on. (The app's own log with it on: test_resilience.py's
+    test_the_app_sees_each_client_by_its_own_address.)"""
+    since = host.check_output("date '+%F %T'")
     marker = f"/messages/{time.time_ns() % 10**15}"
     assert https.get(marker).status_code == 404
-    if str(setting("app_access_log")).lower() in ("true", "yes", "1"):
-        since = host.check_output("date -d '-2 min' '+%F %T'")
-        command = "journalctl --no-pager -q -u '%s@*' --since %s --grep %s"
-        arguments: tuple[str, ...] = (setting("app_name"), since, marker)
-    else:
-        command = "grep -F -- %s /var/log/nginx/access.log"
-        arguments = (marker,)
-    log = ""
+    lines: list[str] = []
     for _ in range(20):
-        log = host.run(command, *arguments).stdout
-        if log:
+        found = host.run("grep -F -- %s /var/log/nginx/access.log", marker)
+        # grep: 0 found, 1 not (yet) found, 2 an error (no log, no permission).
+        assert found.rc in (0, 1), f"grep failed ({found.rc}): {found.stderr[-300:]}"
+        lines = found.stdout.splitlines()
+        if lines:
             break
         time.sleep(0.25)
-    assert controller_address(address) in log, log
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{controller_address(address)} "), lines
+    app_lines = journal_lines(host, f"{setting('app_name')}@*", since, marker)
+    app_logs = str(setting("app_access_log")).lower() in ("true", "yes", "1")
+    assert len(app_lines) == (1 if app_logs else 0), app_lines
 
 
 # --- cache ---------------------------------------------------------------------------
@@ -197,6 +156,7 @@ def test_message_list_is_micro_cached(https: httpx.Client, setting: Setting) -> 
     assert_security_headers(second)
 
 
+@pytest.mark.destructive  # it writes
 def test_errors_and_writes_are_not_cached(https: httpx.Client) -> None:
     bad = "/messages?limit=0"
     assert https.get(bad).status_code == 422
@@ -204,9 +164,10 @@ def test_errors_and_writes_are_not_cached(https: httpx.Client) -> None:
     posted = https.post("/messages", json={"message": "not cached"})
     assert posted.status_code == 201
     assert posted.headers.get("x-cache-status") in (None, "BYPASS")
-    https.delete(posted.headers["location"])
+    assert https.delete(posted.headers["location"]).status_code == 204
 
 
+@pytest.mark.destructive  # it writes
 def test_a_single_read_after_put_or_delete_is_never_stale(https: httpx.Client) -> None:
     location = https.post("/messages", json={"message": "before"}).headers["location"]
     assert https.get(location).json()["message"] == "before"
@@ -258,10 +219,11 @@ def test_one_killed_instance_costs_no_failed_get(
     https.delete(location)
 
 
-# --- rate limit (last: it empties this client's bucket) --------------------------------
+# --- rate limit ----------------------------------------------------------------------
 
 
 @pytest.mark.destructive
+@pytest.mark.usefixtures("spends_rate_budget")
 def test_a_burst_gets_429_and_never_5xx(
     https: httpx.Client, page_url: str, tls_context: Any
 ) -> None:
@@ -277,4 +239,3 @@ def test_a_burst_gets_429_and_never_5xx(
     limited = next(response for response in responses if response.status_code == 429)
     assert limited.json() == {"detail": "too many requests"}
     assert_security_headers(limited)
-    time.sleep(3)  # let the bucket refill for whatever runs next

@@ -1,5 +1,7 @@
 """What a deployed host must be: read like a list of facts."""
 
+import re
+import shlex
 import time
 from typing import Any
 
@@ -47,33 +49,112 @@ def test_app_instances_are_enabled_and_running_as_their_user(
         assert owner != "root"
 
 
-def test_env_file_is_root_only(host: Any, groups: set[str], setting: Setting) -> None:
+@pytest.mark.parametrize("suffix", ["", "-migrate"])
+def test_env_files_are_root_only(
+    host: Any, groups: set[str], setting: Setting, suffix: str
+) -> None:
+    """The instances' (the app role's password) and the migrations' (the schema owner's)."""
     if "app" not in groups:
         pytest.skip("not an app host")
-    name = setting("app_name")
-    env_file = host.file(f"{setting('app_config_dir')}/{name}.env")
+    env_file = host.file(f"{setting('app_config_dir')}/{setting('app_name')}{suffix}.env")
     assert env_file.is_file
-    assert env_file.user == "root"
-    assert env_file.group == "root"
-    assert env_file.mode == 0o600
+    assert (env_file.user, env_file.group, env_file.mode) == ("root", "root", 0o600)
 
 
-def test_app_user_cannot_read_the_password_anywhere(
+# What may go wrong while a user searches the file system for a string: the files and folders
+# it may not read, and files that vanish under it.
+EXPECTED_GREP_ERRORS = re.compile(r"^grep: .*: (Permission denied|No such file or directory)$")
+SSH_NOISE = re.compile(r"^Warning: Permanently added .* to the list of known hosts\.$")
+
+
+def test_app_user_cannot_read_the_passwords_anywhere(
     host: Any, groups: set[str], setting: Setting
 ) -> None:
+    """As the app's user, search the file system for both passwords. Its own environment
+    holds the app role's password by design; no file it can read may hold either."""
     if "app" not in groups:
         pytest.skip("not an app host")
-    name, user = setting("app_name"), setting("app_user")
-    env_file = f"{setting('app_config_dir')}/{name}.env"
-    read_password = f"sed -n 's/^DATABASE_PASSWORD=\"\\(.*\\)\"$/\\1/p' {env_file}"
-    assert host.check_output(f"{read_password} | wc -c") != "0", "no DATABASE_PASSWORD"
-    # The password goes to grep through a pipe, never on a command line (sudo logs those).
-    found = host.run(
-        f"{read_password} | runuser -u {user} -- grep -rlsF --exclude-dir=proc -f - "
-        "/etc /opt /var /home /tmp /srv /root"
+    user, config = setting("app_user"), f"{setting('app_config_dir')}/{setting('app_name')}"
+    read_passwords = (
+        f"sed -n 's/^DATABASE_PASSWORD=\"\\(.*\\)\"$/\\1/p' {config}.env {config}-migrate.env"
     )
-    # The instances' own environment holds it by design; no file may.
-    assert found.stdout.strip() == "", f"readable by {user}: {found.stdout.split()}"
+    assert host.check_output(f"{read_passwords} | wc -l") == "2", "not two DATABASE_PASSWORDs"
+    # A string the user can read in /etc/passwd: proves that grep ran, as that user, and read.
+    canary = f"{user}:x:"
+    # The passwords reach grep through a pipe, never on a command line (sudo logs those).
+    search = host.run(
+        f"{{ {read_passwords}; echo {shlex.quote(canary)}; }} | runuser -u {user} -- "
+        "grep -rHoaF --exclude-dir=proc -f - /etc /opt /var /home /tmp /srv /root"
+    )
+    # Nothing from `search` goes into an assertion as is: its output may hold a password.
+    rc, errors = (
+        search.rc,
+        [line for line in search.stderr.splitlines() if not SSH_NOISE.match(line)],
+    )
+    # grep: 0 found something, 1 found nothing, 2 an error (here: one of the expected ones).
+    assert rc in (0, 2), f"grep or runuser failed ({rc}): {errors[:5]}"
+    unexpected = [line for line in errors if not EXPECTED_GREP_ERRORS.match(line)]
+    assert not unexpected, f"grep or runuser failed ({rc}): {unexpected[:5]}"
+    found = search.stdout.splitlines()
+    read_passwd = f"/etc/passwd:{canary}" in found
+    assert read_passwd, "the search did not read /etc/passwd"
+    # Lines are FILE:MATCH; only the file names are shown, never a match.
+    leaks = sorted({line.split(":", 1)[0] for line in found if not line.endswith(f":{canary}")})
+    assert not leaks, f"readable by {user}: {leaks}"
+
+
+# --- the release ------------------------------------------------------------
+
+
+def test_the_instances_run_the_current_release(
+    host: Any, groups: set[str], setting: Setting, ports: list[int]
+) -> None:
+    """root/current points at root/releases/<id>, a complete release (its code, its
+    virtualenv, its marker naming it), and every instance runs from there."""
+    if "app" not in groups:
+        pytest.skip("not an app host")
+    root = setting("app_root")
+    current = host.file(f"{root}/current")
+    assert current.is_symlink
+    release = current.linked_to
+    assert release.startswith(f"{root}/releases/"), release
+    assert host.file(f"{release}/installed").content_string.strip() == release.rsplit("/", 1)[1]
+    assert host.file(f"{release}/app/main.py").is_file
+    assert host.file(f"{release}/venv/bin/uvicorn").is_file
+    for port in ports:
+        pid = host.check_output(
+            "systemctl show -p MainPID --value %s@%s", setting("app_name"), str(port)
+        )
+        assert host.file(f"/proc/{pid}/cwd").linked_to == f"{release}/app"
+
+
+def test_the_shipped_wheels_install_without_a_network(
+    host: Any, groups: set[str], setting: Setting
+) -> None:
+    """The server does not need PyPI: each wheel set the deploy shipped installs its pinned
+    requirements into a new virtualenv in a sandbox with no network at all (and a private
+    /tmp that goes with it)."""
+    if "app" not in groups:
+        pytest.skip("not an app host")
+    wheels = f"{setting('app_root')}/wheels"
+    sets = host.check_output("ls %s", wheels).split()
+    assert sets, f"no wheel set in {wheels}"
+    for name in sets:
+        folder = f"{wheels}/{name}"
+        install = (
+            f"/usr/bin/python3 -m venv /tmp/venv && /tmp/venv/bin/pip install --quiet --no-index"
+            f" --no-cache-dir --disable-pip-version-check --find-links {folder}"
+            f" -r {folder}/requirements.txt && /tmp/venv/bin/python -c 'import main'"
+        )
+        # The code imports with what got installed (settings of its own: nothing connects).
+        result = host.run(
+            "systemd-run --wait --pipe --collect --quiet -p PrivateNetwork=yes "
+            "-p DynamicUser=yes -p PrivateTmp=yes -E DATABASE_USER=none -E DATABASE_PASSWORD=none "
+            "-E DATABASE_HOST=none -E DATABASE_NAME=none --working-directory=%s /bin/sh -c %s",
+            f"{setting('app_root')}/current/app",
+            install,
+        )
+        assert result.rc == 0, f"{name}: {result.stderr[-2000:]}"
 
 
 # --- the database -----------------------------------------------------------
@@ -106,6 +187,7 @@ def test_health_endpoints_answer_through_nginx(web: httpx.Client) -> None:
         assert response.json()["status"] == "pass"
 
 
+@pytest.mark.destructive  # it writes
 def test_a_message_posted_through_nginx_reads_back(https: httpx.Client) -> None:
     text = f"testinfra {time.time_ns()}"
     created = https.post("/messages", json={"message": text})

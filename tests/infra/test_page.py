@@ -13,11 +13,12 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
-from hostcheck import AppLimits
+from hostcheck import AppLimits, wait_for
 
 try:
     from playwright.sync_api import Error as PlaywrightError
@@ -71,6 +72,7 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
+@pytest.mark.destructive  # it posts
 def test_the_page_posts_a_message_and_explains_a_refusal(
     page_url: str, app_limits: AppLimits, artifacts_dir: Path, chromium: Browser
 ) -> None:
@@ -186,3 +188,48 @@ def check_the_page(
 def screenshot(page: Page, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=path, full_page=True, animations="disabled")
+
+
+@pytest.mark.destructive  # it posts
+def test_the_page_pages_through_messages(
+    page_url: str, tls_context: Any, chromium: Browser
+) -> None:
+    """One message more than a page: the newest page shows the newest of them, Older shows
+    the oldest one at its top, Newest goes back."""
+    base = page_url.rstrip("/")
+    context = chromium.new_context(ignore_https_errors=True, locale="en-US")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    with page.expect_request(lambda r: urlsplit(r.url).path == "/messages") as listed:
+        page.goto(f"{base}/")
+    page_size = int(parse_qs(urlsplit(listed.value.url).query)["limit"][0])
+    created: list[int] = []
+    try:
+        with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
+            for n in range(page_size + 1):
+                response = client.post("/messages", json={"message": f"paging {n}"})
+                assert response.status_code == 201, response.text
+                created.append(int(response.json()["id"]))
+
+            # The list the page got above may still be micro-cached: until nginx serves
+            # one with these messages in it (and caches that one).
+            def newest_is_ours() -> bool:
+                items = client.get(f"/messages?limit={page_size}").json()["items"]
+                return bool(items[0]["id"] == created[-1])
+
+            assert wait_for(newest_is_ours, 10) is not None, "the list never showed them"
+        page.reload()
+        items = page.locator("#messages > li")
+        expect(page.locator("#messages")).to_have_attribute("aria-busy", "false")
+        expect(items).to_have_count(page_size)
+        expect(items.first).to_have_attribute("data-id", str(created[-1]))
+        expect(items.last).to_have_attribute("data-id", str(created[1]))
+        page.locator("#older").click()
+        expect(items.first).to_have_attribute("data-id", str(created[0]))
+        page.locator("#newer").click()
+        expect(items.first).to_have_attribute("data-id", str(created[-1]))
+        expect(page.locator("#newer")).to_be_disabled()
+    finally:
+        for message_id in created:
+            context.request.delete(f"{base}/messages/{message_id}")
+        context.close()

@@ -8,8 +8,11 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible/ansible.cfg
 export VAGRANT_DEFAULT_PROVIDER ?= docker
 
 # The local test hosts: the hosts of ansible/inventories/$(TOPOLOGY), which the
-# Vagrantfile boots (local: the single local host).
+# Vagrantfile boots (local: the single local host; debian13: the same on Debian 13).
 export TOPOLOGY ?= local
+# What `make test` deploys and verifies, one after the other: the local host on
+# Debian 12, then on Debian 13 (or only the TOPOLOGY given).
+E2E_TOPOLOGIES := $(if $(filter file,$(origin TOPOLOGY)),local debian13,$(TOPOLOGY))
 LOCAL_INVENTORY := ansible/inventories/$(TOPOLOGY)
 INVENTORY ?= $(LOCAL_INVENTORY)
 # A local inventory's vault opens with its committed (insecure, local-only)
@@ -32,7 +35,7 @@ PLAYBOOK = ansible-playbook -i $(INVENTORY) $(VAULT_ARGS)
 
 help:
 	@echo "make up       bring up the local host and deploy to it"
-	@echo "make test     everything CI runs: lint, the app's tests, a fresh host deployed and verified"
+	@echo "make test     everything CI runs: lint, the app's tests, fresh Debian 12 and 13 hosts deployed and verified"
 	@echo "make down     destroy the local host and its network"
 	@echo "make deploy   deploy to INVENTORY (default: the local host)"
 	@echo "make release  only a code change: build, ship, migrate, gate on a canary, roll the instances"
@@ -57,8 +60,10 @@ host-deps:
 unit-deps:
 	scripts/install-host-deps.sh unit
 
+# The host images of Debian 12 and 13 (each built once, from Debian's packages).
 image: host-deps
-	image/build.sh
+	image/build.sh bookworm
+	image/build.sh trixie
 
 up: host-deps venv image
 	scripts/local-host.sh up
@@ -106,7 +111,7 @@ unit: venv unit-deps
 	pytest tests/app
 
 e2e: host-deps venv image
-	scripts/e2e.sh
+	for topology in $(E2E_TOPOLOGIES); do TOPOLOGY=$$topology scripts/e2e.sh || exit 1; done
 
 test: lint unit e2e
 

@@ -77,6 +77,7 @@ down() {
   local name address
   while read -r name address; do
     docker rm --force "fastapi-postgres-$name" >/dev/null 2>&1 || true
+    rm -f ".vagrant/keys/$name"
   done < <(hosts; [ "$TOPOLOGY" != local ] || echo bench-bare -)
   # The network goes with the last host on it (other topologies may still use it).
   local network
@@ -86,7 +87,6 @@ down() {
       docker network rm "$network" >/dev/null
     fi
   done
-  rm -f .vagrant/keys/*
 }
 
 case "${1:-}" in

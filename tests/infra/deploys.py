@@ -1,4 +1,5 @@
-"""Running deploy.yml from a test, and reading what a run and the host's units say."""
+"""Running the project's playbooks from a test, as a user would (the same inventory and
+vault as the hosts under test), and reading what a run and the host's units say."""
 
 import re
 import subprocess
@@ -8,17 +9,24 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def playbook(
-    inventory: str, *arguments: str, timeout: int = 600
+def run_playbook(
+    inventory: str, name: str, *arguments: str, timeout: int = 900
 ) -> "subprocess.CompletedProcess[str]":
-    """ansible-playbook deploy.yml against the inventory under test, output captured."""
+    """ansible-playbook -i INVENTORY ansible/NAME ARGUMENTS..., its output captured."""
     return subprocess.run(
-        ["ansible-playbook", "-i", inventory, "ansible/deploy.yml", *arguments],
+        ["ansible-playbook", "-i", inventory, f"ansible/{name}", *arguments],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def playbook(
+    inventory: str, *arguments: str, timeout: int = 600
+) -> "subprocess.CompletedProcess[str]":
+    """ansible-playbook deploy.yml against the inventory under test, output captured."""
+    return run_playbook(inventory, "deploy.yml", *arguments, timeout=timeout)
 
 
 def recap_counts(output: str) -> dict[str, dict[str, int]]:

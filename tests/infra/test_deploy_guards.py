@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playbooks import ROOT, run_playbook
+from deploys import ROOT, run_playbook
 
 
 @pytest.fixture(scope="module")

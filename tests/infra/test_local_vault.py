@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playbooks import ROOT, run_playbook
+from deploys import ROOT, run_playbook
 
 MARK = "/etc/fastapi-postgres/local-test-host"
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from deploys import ROOT, run_playbook
 from hostcheck import Setting, wait_for
 from loadgen import Load, background_load, stored_ids
-from playbooks import ROOT, run_playbook
 
 # Releases, rollbacks, a broken canary: only on hosts made for testing.
 pytestmark = pytest.mark.destructive

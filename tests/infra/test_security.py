@@ -205,7 +205,10 @@ def test_secrets_are_not_in_the_journal_or_process_list(
     journal = host.check_output("journalctl --no-pager -q -o cat")
     processes = host.check_output("ps -eo args")
     assert journal, "journalctl printed nothing"
-    assert f"{setting('app_root')}/current/venv/bin/uvicorn" in processes, "no app in ps"
+    # The instances run their release's uvicorn (releases/<id>/venv/bin/uvicorn).
+    assert re.search(rf"{setting('app_root')}/releases/\w+/venv/bin/uvicorn", processes), (
+        "no app in ps"
+    )
     # Never `secret in ...` inside an assert: pytest would print both sides.
     for index, secret in enumerate(secrets):
         length = len(secret)

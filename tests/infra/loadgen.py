@@ -20,6 +20,13 @@ from hostcheck import Setting
 LOAD_THREADS = 3
 PAUSE = 0.4  # two requests a pause per thread: 15 r/s in all
 
+# A server may close a kept-alive connection at any time, and a request sent as it does so gets
+# no answer (RFC 9112 section 9.3.1): a graceful nginx reload closes its idle connections. An
+# HTTP client sends such a request again on a new connection only when it is idempotent.
+CLOSED_UNANSWERED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+IDEMPOTENT = {"GET", "PUT"}
+POST_UNANSWERED = "POST unanswered"
+
 
 @dataclass
 class Load:
@@ -29,7 +36,22 @@ class Load:
     created_ids: list[int] = field(default_factory=list)
     # Per message a client PUTs: every text it sent, in order, and whether it got a 2xx.
     puts: dict[int, list[tuple[str, bool]]] = field(default_factory=dict)
+    # Requests sent again after their connection closed unanswered; POSTs that were not.
+    resent: int = 0
+    unanswered_posts: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request, sent once more on a new connection when it is idempotent and its
+        connection closed before any answer."""
+        try:
+            return client.request(method, url, **kwargs)
+        except CLOSED_UNANSWERED:
+            if method not in IDEMPOTENT:
+                raise
+            with self.lock:
+                self.resent += 1
+            return client.request(method, url, **kwargs)
 
     def record(self, started: float, outcome: str, created: int | None = None) -> None:
         with self.lock:
@@ -61,6 +83,20 @@ class Load:
                 lost.append(f"PUT {last!r} answered 200, row {id_} holds {stored.get(id_)!r}")
         return lost
 
+    def unanswered_posts_stored(self, host: Any) -> list[str]:
+        """The POSTs that got no answer yet reached the database (an interrupted write, not a
+        request the server closed the connection under before reading it)."""
+        if not self.unanswered_posts:
+            return []
+        texts = ",".join(json.dumps(text) for text in self.unanswered_posts)
+        return list(
+            psql_json(
+                host,
+                "SELECT coalesce(json_agg(message), '[]') FROM messages "  # noqa: S608
+                f"WHERE message IN (SELECT json_array_elements_text('[{texts}]'))",  # json-quoted
+            )
+        )
+
 
 @contextmanager
 def background_load(
@@ -81,7 +117,14 @@ def background_load(
 
     def write_once(client: httpx.Client, number: int, round_: int) -> None:
         if round_ % 2 == 0:
-            response = client.post("/messages", json={"message": f"load {number}"})
+            text = f"load {number} #{round_} {started}"
+            try:
+                response = load.send(client, "POST", "/messages", json={"message": text})
+            except CLOSED_UNANSWERED:
+                with load.lock:
+                    load.unanswered_posts.append(text)
+                load.record(started, POST_UNANSWERED)
+                return
             created = response.json()["id"] if response.status_code == 201 else None
             load.record(started, str(response.status_code), created)
             return
@@ -89,7 +132,8 @@ def background_load(
         sent = load.puts[int(owned[number].rsplit("/", 1)[1])]
         with load.lock:
             sent.append((text, False))
-        response = client.put(owned[number], json={"message": text})  # raises: sent, no answer
+        # Raises: sent, no answer.
+        response = load.send(client, "PUT", owned[number], json={"message": text})
         with load.lock:
             sent[-1] = (text, response.status_code == 200)
         load.record(started, str(response.status_code))
@@ -101,7 +145,7 @@ def background_load(
                 try:
                     if write:
                         write_once(client, number, round_)
-                    response = client.get(readable.headers["location"])
+                    response = load.send(client, "GET", readable.headers["location"])
                     load.record(started, str(response.status_code))
                 except httpx.HTTPError as error:
                     load.record(started, type(error).__name__)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.app.harness import SUPERUSER_PASSWORD
+from tests.app.harness import AUTH, SUPERUSER_PASSWORD
 
 # Holds every process that is about to run a migration's first CREATE TABLE until all
 # `processes` have connected and each of the others is either held here too or waiting for a
@@ -155,7 +155,9 @@ def test_apps_starting_together_migrate_once(postgres: Any, start_app: Any) -> N
         app.wait_live()
     assert [version for version, _ in applied_versions(postgres, "app_race")] == ["0001"]
     for app in apps:
-        response = httpx.post(f"{app.base_url}/messages", json={"message": "hi"}, timeout=10)
+        response = httpx.post(
+            f"{app.base_url}/messages", json={"message": "hi"}, headers=AUTH, timeout=10
+        )
         assert response.status_code == 201
 
     # A restart (here: a third instance) applies nothing and keeps the data.

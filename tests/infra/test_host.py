@@ -188,14 +188,17 @@ def test_health_endpoints_answer_through_nginx(web: httpx.Client) -> None:
 
 
 @pytest.mark.destructive  # it writes
-def test_a_message_posted_through_nginx_reads_back(https: httpx.Client) -> None:
+def test_a_message_posted_through_nginx_reads_back(
+    https: httpx.Client, writer: httpx.Client
+) -> None:
+    """Written with a key, read back by anyone."""
     text = f"testinfra {time.time_ns()}"
-    created = https.post("/messages", json={"message": text})
+    created = writer.post("/messages", json={"message": text})
     assert created.status_code == 201, created.text
     read = https.get(created.headers["Location"])
     assert read.status_code == 200
     assert read.json()["message"] == text
-    assert https.delete(created.headers["Location"]).status_code == 204
+    assert writer.delete(created.headers["Location"]).status_code == 204
 
 
 @pytest.mark.destructive

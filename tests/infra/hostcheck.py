@@ -61,8 +61,16 @@ def on_the_host_curl(host: Any, port: int, path: str, *options: str) -> str:
 
 
 def render(host: Any, text: str) -> str:
-    """Plain references to other settings filled in, e.g. "/etc/{{ app_name }}"."""
-    return re.sub(r"{{\s*(\w+)\s*}}", lambda match: str(host_setting(host, match[1])), text)
+    """Plain references to other settings filled in, e.g. "/etc/{{ app_name }}", and
+    "{{ a | default(b) }}" (a if the inventory sets it, else b)."""
+
+    def value(match: re.Match[str]) -> str:
+        name, fallback = match[1], match[2]
+        if fallback and host.ansible.get_variables().get(name) is None:
+            name = fallback
+        return str(host_setting(host, name))
+
+    return re.sub(r"{{\s*(\w+)\s*(?:\|\s*default\((\w+)\)\s*)?}}", value, text)
 
 
 def app_instance_count(host: Any) -> int:

@@ -54,7 +54,9 @@ def test_a_wrong_variable_stops_the_deploy(
 
 def test_a_firewall_that_would_lock_the_deploy_out_stops_it(inventory: str) -> None:
     without_ssh = json.dumps({"base_firewall_allowed_tcp_ports": [80, 443]})
-    assert_refused(deploy(inventory, "-e", without_ssh), "must include the ssh port")
+    assert_refused(
+        deploy(inventory, "-e", without_ssh), "must include the port this deploy reached sshd on"
+    )
 
 
 def test_a_missing_vault_value_stops_the_deploy(inventory: str, tmp_path: Path) -> None:

@@ -130,6 +130,14 @@ def ready(https: httpx.Client) -> bool:
         return False
 
 
+def instances_rss_kib(host: Any, name: str, ports: list[int]) -> int:
+    pids = [
+        host.check_output("systemctl show --property MainPID --value %s@%s", name, str(port))
+        for port in ports
+    ]
+    return sum(int(rss) for rss in host.check_output("ps -o rss= -p %s", ",".join(pids)).split())
+
+
 def psql_json(host: Any, query: str) -> Any:
     """The one JSON value a query returns, run as the postgres superuser in the app's
     database (read-only: the query cannot write)."""

@@ -24,7 +24,7 @@ from hostcheck import (
     listening_addresses,
     wait_for,
 )
-from loadgen import Load, background_load, ready
+from loadgen import Load, background_load, instances_rss_kib, ready
 
 # Stops services, floods, redeploys: only on hosts made for testing (see `make verify`).
 pytestmark = pytest.mark.destructive
@@ -92,14 +92,6 @@ def test_nginx_restart_under_load_recovers(
     every = [outcome for _, outcome in load.outcomes]
     assert not [outcome for outcome in every if outcome.startswith("5")], every
     assert set(load.between(restarted_at + 1, float("inf"))) == {"200"}
-
-
-def instances_rss_kib(host: Any, name: str, ports: list[int]) -> int:
-    pids = [
-        host.check_output("systemctl show --property MainPID --value %s@%s", name, str(port))
-        for port in ports
-    ]
-    return sum(int(rss) for rss in host.check_output("ps -o rss= -p %s", ",".join(pids)).split())
 
 
 @pytest.mark.usefixtures("spends_rate_budget")

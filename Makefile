@@ -67,11 +67,13 @@ image: host-deps
 
 up: host-deps venv image
 	scripts/local-host.sh up
-	@scripts/local-host.sh hosts web | while read -r name address; do \
+	@key=$$(scripts/local-host.sh api-key); \
+	scripts/local-host.sh hosts web | while read -r name address; do \
 	  echo; \
 	  echo "$$name is up: https://$$address/ (self-signed certificate)"; \
+	  echo "  its API key (writes need it; the page asks for it): $$key"; \
 	  echo "  curl http://$$address/health/ready"; \
-	  echo "  curl -k -X POST -H 'Content-Type: application/json' -d '{\"message\": \"hello\"}' https://$$address/messages"; \
+	  echo "  curl -k -X POST -H 'Authorization: Bearer $$key' -H 'Content-Type: application/json' -d '{\"message\": \"hello\"}' https://$$address/messages"; \
 	done
 
 down: venv

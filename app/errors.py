@@ -3,7 +3,10 @@
 * a request that fails validation: 422 listing the problems, without the input;
 * a method the path does not have: 405 whose Allow lists every method of the path;
 * data the database refused (psycopg2.DataError): 422;
-* no connection free, or the database unreachable: 503 ``database unavailable``;
+* no connection free, or the database unreachable: 503 ``database unavailable`` (and
+  ``Retry-After``; a request that cannot start in time gets ``server busy``, core/admission.py);
+* a client that left before its transaction committed: 499, which nobody reads (the
+  transaction was rolled back);
 * anything else: 500 ``internal error`` (the traceback goes to the log only).
 """
 
@@ -19,7 +22,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 
-from core.db import PoolTimeout
+from core.admission import RETRY_AFTER_SECONDS
+from core.db import ClientLeft, PoolTimeout
 
 logger = logging.getLogger("app")
 
@@ -67,7 +71,16 @@ async def data_error(request: Request, exc: psycopg2.DataError) -> JSONResponse:
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     first_line = (str(exc).strip().splitlines() or [""])[0]
     logger.warning("database unavailable: %s: %s", type(exc).__name__, first_line)
-    return JSONResponse({"detail": "database unavailable"}, status_code=503)
+    return JSONResponse(
+        {"detail": "database unavailable"},
+        status_code=503,
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+async def client_left(request: Request, exc: ClientLeft) -> JSONResponse:
+    logger.info("rolled back %s %s: the client left", request.method, request.url.path)
+    return JSONResponse({"detail": "client closed request"}, status_code=499)
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -83,6 +96,7 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     405: method_not_allowed,
     psycopg2.DataError: data_error,
     PoolTimeout: database_unavailable,
+    ClientLeft: client_left,
     psycopg2.OperationalError: database_unavailable,
     psycopg2.InterfaceError: database_unavailable,
     Exception: internal_error,

@@ -15,12 +15,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from anyio import to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 import migrate
-from api.routes import health, limits, messages
+from api.deps import check_key_if_given, require_key
+from api.routes import docs, health, limits, messages
+from core.admission import AdmissionControl
 from core.config import Settings, load_settings
 from core.db import Pool
+from core.security import KeyRing
 from errors import EXCEPTION_HANDLERS
 from request_log import RequestLogMiddleware
 
@@ -45,9 +48,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.migrate_on_startup:
         applied = await to_thread.run_sync(migrate.run, settings)
         logger.info("migrations applied: %s", ", ".join(applied) or "none pending")
-    # Each request holding a connection occupies a worker thread. Twice as many
-    # threads as connections lets as many more requests wait for a connection
-    # (up to DATABASE_POOL_TIMEOUT) rather than queue unseen for a thread.
+    # Each request holding a connection occupies a worker thread, and admission control
+    # lets at most one per connection run (core/admission.py): room for all of them, and
+    # for as many more threads for the rest (the key checks, the docs).
     to_thread.current_default_thread_limiter().total_tokens = 2 * settings.database_pool_size
     # Connections are opened lazily, on first use.
     pool = Pool(settings)
@@ -81,11 +84,26 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
+        # Served from this host's own assets instead (routes/docs.py).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
-    app.include_router(messages.router)
+    app.state.keys = KeyRing(settings)
+    read_check = check_key_if_given if settings.public_reads else require_key
+    app.include_router(messages.writes, dependencies=[Depends(require_key)])
+    app.include_router(messages.reads, dependencies=[Depends(read_check)])
     app.include_router(health.router)
     app.include_router(limits.router)
+    app.include_router(docs.router)
+    app.mount(docs.ASSETS_URL, docs.assets)
+    # At most one request per pooled connection runs; the others wait, bounded.
+    app.add_middleware(
+        AdmissionControl,
+        capacity=settings.database_pool_size,
+        queue_size=settings.request_queue_size,
+        timeout=settings.database_pool_timeout,
+    )
     if settings.access_log:
         app.add_middleware(RequestLogMiddleware)
     return app

@@ -23,8 +23,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from psycopg2 import errors
+from psycopg2 import errors, sql
 from psycopg2.extensions import connection as Connection
+from psycopg2.extensions import cursor as Cursor
 
 from core.config import Settings, load_settings
 from core.db import connect
@@ -77,6 +78,7 @@ def apply_pending(conn: Connection, lock_timeout: float = 5) -> list[str]:
             " version TEXT PRIMARY KEY,"
             " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
         )
+        keep_private(cur)
         cur.execute("SELECT version FROM schema_migrations")
         done = {row[0] for row in cur.fetchall()}
         for migration in available():
@@ -87,6 +89,20 @@ def apply_pending(conn: Connection, lock_timeout: float = 5) -> list[str]:
             cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (migration.version,))
             applied_now.append(migration.version)
     return applied_now
+
+
+def keep_private(cur: Cursor) -> None:
+    """Take every right on ``schema_migrations`` from everyone but its owner: the default
+    privileges that give the app's role its rows must not give it the migrations' record."""
+    cur.execute(
+        "SELECT DISTINCT r.rolname FROM pg_class c CROSS JOIN aclexplode(c.relacl) a"
+        " JOIN pg_roles r ON r.oid = a.grantee"
+        " WHERE c.oid = 'schema_migrations'::regclass AND a.grantee <> c.relowner"
+    )
+    grantees = [sql.Identifier(row[0]) for row in cur.fetchall()]
+    cur.execute("REVOKE ALL ON schema_migrations FROM PUBLIC")
+    for grantee in grantees:
+        cur.execute(sql.SQL("REVOKE ALL ON schema_migrations FROM {}").format(grantee))
 
 
 def run(settings: Settings) -> list[str]:

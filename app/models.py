@@ -81,4 +81,4 @@ class Health(BaseModel):
 
     status: Literal["pass", "fail"]
     releaseId: str | None = None
-    checks: dict[str, list[HealthCheck]]
+    checks: dict[str, list[HealthCheck]] | None = None  # not shown to the public

@@ -15,6 +15,8 @@ from schema import TARGET_CONNECTIONS
 
 # On the host, as bench/bench.yml makes it (this module gives it these values).
 BENCH_DIR = "/opt/bench"
+# The API key the POSTs write with, put there by bench/bench.yml (readable by the ssh user).
+KEY_FILE = f"{BENCH_DIR}/api-key"
 SEED_ROWS = 10000
 BASELINE_PORT = 8100
 WRK_TIMEOUT = "30s"
@@ -43,7 +45,9 @@ def instance_ports(host: Host, app: dict[str, str]) -> list[int]:
 
 def wrk_command(url: str, endpoint: str, connections: int, duration: int, threads: int) -> str:
     """A wrk run with bench.lua, which prints its results as one BENCH_JSON line."""
-    mode = f"get_by_id {SEED_ROWS}" if endpoint == "get_by_id" else endpoint
+    mode = {"get_by_id": f"get_by_id {SEED_ROWS}", "post": f"post {KEY_FILE}"}.get(
+        endpoint, endpoint
+    )
     return (
         f"wrk -t{threads} -c{connections} -d{duration}s --timeout {WRK_TIMEOUT} --latency "
         f"-s {BENCH_DIR}/bench.lua {shlex.quote(url)} -- {mode}"

@@ -33,10 +33,12 @@ recap() {
 
 # A few messages on every web host, so that the read-only checks meet real rows.
 seed() {
-  local name address
+  local name address key
+  key=$(scripts/local-host.sh api-key)
   while read -r name address; do
     for n in 1 2 3; do
       curl -sfk -o /dev/null -X POST -H 'Content-Type: application/json' \
+        -H "Authorization: Bearer $key" \
         -d "{\"message\": \"e2e seed $n\"}" "https://$address/messages"
     done
   done < <(scripts/local-host.sh hosts web)

@@ -8,6 +8,7 @@
 #                                  their network once no other host uses it
 #   scripts/local-host.sh check    fail unless every host's address is on a local bridge
 #   scripts/local-host.sh hosts [GROUP]   print "NAME ADDRESS" for each host (of GROUP)
+#   scripts/local-host.sh api-key  print the first valid API key of the inventory's vault
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,16 @@ group = (everything.get("children") or {}).get(sys.argv[2], {}) if sys.argv[2] e
 for name in group.get("hosts") or {}:
     print(name, everything["hosts"][name]["ansible_host"])
 PY
+}
+
+# The local vault opens with its committed password.
+api_key() {
+  ansible-vault view --vault-password-file "$INVENTORY/vault-password-INSECURE-local-only.txt" \
+    "$INVENTORY/group_vars/all/vault.yml" | python3 -c '
+import sys
+import yaml
+keys = yaml.safe_load(sys.stdin)["vault_app_api_keys"]
+print(next(entry["key"] for entry in keys if not entry.get("revoked")))'
 }
 
 # With no test host up, the default route would carry these packets off the
@@ -96,5 +107,6 @@ case "${1:-}" in
   check) check ;;
   hosts) hosts "${2:-}" ;;
   link-keys) link_keys ;;
-  *) echo "usage: $0 up|create|down|check|hosts [GROUP]|link-keys" >&2; exit 2 ;;
+  api-key) api_key ;;
+  *) echo "usage: $0 up|create|down|check|hosts [GROUP]|link-keys|api-key" >&2; exit 2 ;;
 esac

@@ -36,8 +36,15 @@ def local_secrets() -> set[str]:
             ).stdout  # fmt: skip
             for name, value in (yaml.safe_load(plain) or {}).items():
                 if name.startswith("vault_") and name not in NOT_SECRET:
-                    secrets.add(str(value))
+                    secrets.update(secret_values(value))
     return secrets
+
+
+def secret_values(value: object) -> list[str]:
+    """A vault value's secrets: itself, or the `key` of each item of a list of API keys."""
+    if isinstance(value, list):
+        return [str(item["key"]) for item in value if isinstance(item, dict) and "key" in item]
+    return [str(value)]
 
 
 def main() -> int:

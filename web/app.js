@@ -1,11 +1,14 @@
 // The messages page: lists messages newest first, pages to older ones, posts new ones.
 // Plain script (no build step). Runs under CSP "default-src 'self'": no inline code, no eval.
-// User data only ever goes into the page through textContent.
+// User data only ever goes into the page through textContent. Posting needs an API key: the
+// page asks for it once and keeps it in sessionStorage (this tab, until it is closed); it
+// sends it with every request, so its lists skip nginx's micro-cache and show its own posts.
 "use strict";
 
 (() => {
   const PAGE_SIZE = 20;
   const TIMEOUT_MS = 15000;
+  const KEY_STORAGE = "messages.apiKey";
 
   const MESSAGES = {
     429: "Too many requests — wait a moment and try again.",
@@ -16,6 +19,8 @@
     network: "Cannot reach the server.",
     timeout: "The server did not answer in time, try again.",
     invalid: "The server refused the message.",
+    401: "The API key was not accepted: enter a valid one.",
+    needKey: "Enter your API key to post.",
   };
 
   const byId = (id) => document.getElementById(id);
@@ -28,6 +33,9 @@
   const empty = byId("empty");
   const olderButton = byId("older");
   const newerButton = byId("newer");
+  const keyRow = byId("key-row");
+  const keyInput = byId("key-input");
+  const forgetButton = byId("forget-key");
 
   const timeFormat = new Intl.DateTimeFormat(undefined, {
     dateStyle: "medium",
@@ -47,6 +55,40 @@
   function setStatus(text, kind = "info") {
     statusLine.textContent = text;
     statusLine.dataset.kind = kind;
+  }
+
+  // --- the API key ---------------------------------------------------------------------
+
+  function storedKey() {
+    try {
+      return sessionStorage.getItem(KEY_STORAGE);
+    } catch {
+      return null; // storage disabled: the key is asked for each time
+    }
+  }
+
+  function keepKey(key) {
+    try {
+      sessionStorage.setItem(KEY_STORAGE, key);
+    } catch {
+      // Storage is off: the post goes without a key, and its refusal says so.
+    }
+  }
+
+  function forgetKey() {
+    try {
+      sessionStorage.removeItem(KEY_STORAGE);
+    } catch {
+      // Nothing was kept.
+    }
+    updateKeyControls();
+  }
+
+  function updateKeyControls() {
+    const known = Boolean(storedKey());
+    keyRow.hidden = known;
+    forgetButton.hidden = !known;
+    if (!known) keyInput.value = "";
   }
 
   // --- talking to the API -------------------------------------------------------------
@@ -97,8 +139,11 @@
     return `Something went wrong (HTTP ${status}), try again later.`;
   }
 
-  /** fetch() a JSON endpoint; resolves to the parsed body, or rejects with an ApiError. */
+  /** fetch() a JSON endpoint, with the kept API key if there is one; resolves to the parsed
+   * body, or rejects with an ApiError. A refused key is forgotten (a read is tried again
+   * without it: reads need none). */
   async function api(method, path, body) {
+    const key = storedKey();
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
     const init = {
@@ -107,6 +152,7 @@
       cache: "no-store",
       signal: controller.signal,
     };
+    if (key) init.headers.Authorization = `Bearer ${key}`;
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -120,6 +166,10 @@
       clearTimeout(timer);
     }
     const payload = await readJson(response);
+    if (response.status === 401 && key) {
+      forgetKey();
+      if (method === "GET") return api(method, path, body);
+    }
     if (!response.ok) throw new ApiError(failureText(response.status, payload));
     return payload;
   }
@@ -228,6 +278,16 @@
   async function post(event) {
     event.preventDefault();
     if (postButton.disabled) return;
+    if (!storedKey()) {
+      const key = keyInput.value.trim();
+      if (!key) {
+        setStatus(MESSAGES.needKey, "error");
+        keyInput.focus();
+        return;
+      }
+      keepKey(key);
+      updateKeyControls();
+    }
     postButton.disabled = true;
     form.setAttribute("aria-busy", "true");
     setStatus("Posting…");
@@ -261,12 +321,17 @@
     // Ctrl+Enter (or Cmd+Enter) posts, as in most chat boxes.
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
   });
+  forgetButton.addEventListener("click", () => {
+    forgetKey();
+    setStatus("The API key is forgotten.");
+  });
   olderButton.addEventListener("click", () => {
     if (view.nextBefore !== null) changePage(view.nextBefore, "older");
   });
   newerButton.addEventListener("click", () => changePage(null, "the newest"));
 
   list.tabIndex = -1;
+  updateKeyControls();
   updateCounter();
   loadLimits();
   loadPage(null);

@@ -9,12 +9,15 @@ A missing or malformed setting stops the process with one line on stderr, e.g.::
     configuration error: DATABASE_PORT: Input should be less than or equal to 65535
 """
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, StringConstraints, ValidationError, field_validator
 from pydantic_settings import BaseSettings
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+# An API key's name (it shows in the log) and the SHA-256 of the key, in hex.
+KeyName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+KeyDigest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 class Settings(BaseSettings):
@@ -29,7 +32,10 @@ class Settings(BaseSettings):
     # libpq waits at least 2 seconds whatever is asked for here.
     database_connect_timeout: int = Field(default=2, ge=1)
     database_statement_timeout: float = Field(default=5, gt=0)
+    # Seconds a request may wait, from its arrival, for a worker and a connection.
     database_pool_timeout: float = Field(default=5, gt=0)
+    # Requests that may wait for one at a time; more get 503 at once.
+    request_queue_size: int = Field(default=64, ge=0)
     readiness_timeout: float = Field(default=1.0, gt=0)
     message_max_length: int = Field(default=4096, ge=1)
     migrate_on_startup: bool = True
@@ -41,6 +47,13 @@ class Settings(BaseSettings):
     log_level: LogLevel = "info"
     # One line per request (behind nginx, its access log has them already).
     access_log: bool = True
+    # The API keys that may write, by name: their SHA-256 digests (JSON), never the keys.
+    # With none, nothing can be written.
+    api_key_digests: dict[KeyName, KeyDigest] = {}
+    # Revoked keys, still known by name so that the log can say whose key was refused.
+    revoked_api_key_digests: dict[KeyName, KeyDigest] = {}
+    # false: reading needs a key too.
+    public_reads: bool = True
 
     @field_validator("log_level", mode="before")
     @classmethod

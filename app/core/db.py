@@ -7,6 +7,7 @@ module that borrows connections from it.
 * A pooled connection that PostgreSQL has closed (restart, idle kill) is noticed when it is
   checked out, without a round-trip, and replaced by a fresh one.
 * A connection that fails while in use is closed instead of going back to the pool.
+* A transaction whose client has left (core/admission.py) is rolled back, not committed.
 So after a PostgreSQL restart the next requests succeed without restarting the app.
 """
 
@@ -21,6 +22,7 @@ import psycopg2
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from psycopg2.extensions import connection as Connection
 
+from core.admission import client_left
 from core.config import Settings
 
 APPLICATION_NAME = "messages"
@@ -33,6 +35,10 @@ CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 class PoolTimeout(Exception):
     """No connection became free within DATABASE_POOL_TIMEOUT seconds."""
+
+
+class ClientLeft(Exception):
+    """The request's client closed its connection: its transaction was rolled back."""
 
 
 def connect_kwargs(settings: Settings) -> dict[str, Any]:
@@ -110,7 +116,8 @@ class Pool:
 
     @contextmanager
     def borrow(self) -> Iterator[Connection]:
-        """Lend a live connection: commit when the block succeeds, roll back when it fails.
+        """Lend a live connection: commit when the block succeeds (and the request's client
+        is still there), roll back when it fails.
 
         Does not take a request slot: callers other than ``connection`` must bound their
         own concurrency (the readiness probe runs one at a time).
@@ -119,6 +126,8 @@ class Pool:
         broken = False
         try:
             yield conn
+            if client_left():
+                raise ClientLeft("the client left before the transaction committed")
             conn.commit()
         except CONNECTION_ERRORS:
             broken = True

@@ -5,7 +5,8 @@
 -- MODE is one of
 --   get_by_id N   GET /messages/<random id in 1..N>, a new id for every request
 --   get_page      GET /messages
---   post          POST /messages with the JSON body {"message":"bench"}
+--   post KEYFILE  POST /messages with the JSON body {"message":"bench"}, with the API key
+--                 read from KEYFILE (a file on the host, never a command line)
 -- BASE_URL is scheme, host and port only (http://127.0.0.1:8001, https://127.0.0.1);
 -- the path comes from MODE.
 --
@@ -38,9 +39,13 @@ function init(args)
       wrk.path = "/messages"
       request = nil -- the same request every time: wrk builds it once
    elseif mode == "post" then
+      local file = assert(io.open(args[2] or "", "r"), "post needs the key's file: -- post KEYFILE")
+      local key = file:read("*l")
+      file:close()
       wrk.method = "POST"
       wrk.path = "/messages"
       wrk.headers["Content-Type"] = "application/json"
+      wrk.headers["Authorization"] = "Bearer " .. key
       wrk.body = '{"message":"bench"}'
       request = nil
    else

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from tests.app.harness import AppServer, PostgresServer
+from tests.app.harness import AUTH, AppServer, PostgresServer
 
 from api.deps import PoolDep
 from core.config import Settings
@@ -60,7 +60,7 @@ def start_app(postgres: PostgresServer, logdir: Path) -> Iterator[Any]:
 
 @pytest.fixture()
 def client(app_server: AppServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=app_server.base_url, timeout=10) as http:
+    with httpx.Client(headers=AUTH, base_url=app_server.base_url, timeout=10) as http:
         yield http
 
 
@@ -120,5 +120,5 @@ def make_app(
 def inprocess(make_app: Callable[..., FastAPI]) -> Iterator[TestClient]:
     """An app in this process with one pooled connection, waited for at most 0.3 s."""
     app = make_app(database_pool_size=1, database_pool_timeout=0.3)
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as test_client:
         yield test_client

@@ -7,6 +7,8 @@ stop these are in conftest.py.
 """
 
 import glob
+import hashlib
+import json
 import os
 import pwd
 import secrets
@@ -31,6 +33,14 @@ APP_DATABASE = "messages"
 # Distinctive, so that a test can look for it in the logs.
 APP_PASSWORD = "pw-" + secrets.token_hex(12)
 SUPERUSER_PASSWORD = "su-" + secrets.token_hex(12)
+# The API key the tests write with (the app knows only its digest), and a revoked one.
+API_KEY = "key-" + secrets.token_urlsafe(32)
+REVOKED_API_KEY = "revoked-" + secrets.token_urlsafe(32)
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def free_port() -> int:
@@ -163,8 +173,9 @@ class PostgresServer:
             conn.close()
 
     def app_env(self, **overrides: str) -> dict[str, str]:
-        """Environment for the app: the five DATABASE_* settings, short timeouts for tests."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
+        """Environment for the app: the five DATABASE_* settings, short timeouts for tests,
+        the digests of API_KEY (valid) and REVOKED_API_KEY."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "API_KEY"))}
         env.update(
             DATABASE_USER=APP_USER,
             DATABASE_PASSWORD=APP_PASSWORD,
@@ -176,6 +187,8 @@ class PostgresServer:
             DATABASE_STATEMENT_TIMEOUT="3",
             DATABASE_POOL_TIMEOUT="2",
             READINESS_TIMEOUT="1",
+            API_KEY_DIGESTS=json.dumps({"tests": digest(API_KEY)}),
+            REVOKED_API_KEY_DIGESTS=json.dumps({"old-laptop": digest(REVOKED_API_KEY)}),
             PYTHONDONTWRITEBYTECODE="1",
             PYTHONUNBUFFERED="1",
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.app.harness import REPO, AppServer
+from tests.app.harness import AUTH, REPO, AppServer
 
 BENCH_DIR = REPO / "bench"
 
@@ -21,7 +21,7 @@ def baseline(postgres: Any, app_server: AppServer, logdir: Path) -> Iterator[htt
     )
     try:
         server.wait_live()
-        with httpx.Client(base_url=server.base_url, timeout=10) as http:
+        with httpx.Client(headers=AUTH, base_url=server.base_url, timeout=10) as http:
             yield http
     finally:
         server.stop()

@@ -7,6 +7,7 @@ import httpx
 from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from tests.app.harness import AUTH
 from tests.app.helpers import MAX_LENGTH
 
 from core.db import Pool
@@ -46,7 +47,7 @@ def test_openapi_documents_the_text_rules_and_id_bounds(client: httpx.Client) ->
 
 def test_message_max_length_comes_from_the_settings(make_app: Callable[..., FastAPI]) -> None:
     app = make_app(message_max_length=5)
-    with TestClient(app) as test_client:
+    with TestClient(app, headers=AUTH) as test_client:
         assert test_client.post("/messages", json={"message": "12345"}).status_code == 201
         response = test_client.post("/messages", json={"message": "123456"})
         assert response.status_code == 422
@@ -60,7 +61,10 @@ def test_two_apps_in_one_process_keep_their_own_settings(
     """Nothing is shared through modules or classes: each app enforces, documents and
     announces its own MESSAGE_MAX_LENGTH, and has its own pool, side by side."""
     short, default = make_app(message_max_length=5), make_app()
-    with TestClient(short) as short_client, TestClient(default) as default_client:
+    with (
+        TestClient(short, headers=AUTH) as short_client,
+        TestClient(default, headers=AUTH) as default_client,
+    ):
         for _ in range(2):  # interleaved, in both orders
             too_long = short_client.post("/messages", json={"message": "123456"})
             assert too_long.status_code == 422
@@ -88,5 +92,5 @@ def test_thread_limit_follows_pool_size(make_app: Callable[..., FastAPI]) -> Non
     async def threads() -> int:
         return int(to_thread.current_default_thread_limiter().total_tokens)
 
-    with TestClient(app) as test_client:
+    with TestClient(app, headers=AUTH) as test_client:
         assert test_client.get("/test/threads").json() == 6

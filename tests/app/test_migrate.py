@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.app.harness import SUPERUSER_PASSWORD
+from tests.app.harness import AUTH, SUPERUSER_PASSWORD
 
 # Holds every process that is about to run a migration's first CREATE TABLE until all
 # `processes` have connected and each of the others is either held here too or waiting for a
@@ -97,6 +97,48 @@ def test_migrate_command_twice_is_a_no_op(postgres: Any) -> None:
     assert applied_versions(postgres, "migrate_twice") == versions
 
 
+def test_the_record_of_migrations_stays_the_owners_alone(postgres: Any) -> None:
+    """Default privileges give another role the rows of whatever the owner makes (as the
+    deploy's do): every run takes them back from the migrations' own table."""
+    postgres.create_database("migrate_private")
+    postgres.superuser_sql("CREATE ROLE row_reader")
+    conn = postgres.connect(dbname="migrate_private")
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA public"
+                " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO row_reader"
+            )
+    finally:
+        conn.close()
+    env = postgres.app_env(DATABASE_NAME="migrate_private")
+
+    def privileges(table: str) -> str:
+        conn = postgres.connect(dbname="migrate_private")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT coalesce(relacl::text, '') FROM pg_class WHERE relname = %s", (table,)
+                )
+                return str(cur.fetchone()[0])  # type: ignore[index]
+        finally:
+            conn.close()
+
+    assert migrate(postgres, env).communicate(timeout=30)[0].strip() == "applied: 0001"
+    assert "row_reader=arwd" in privileges("messages")
+    assert "row_reader" not in privileges("schema_migrations")
+    # A grant made later (an older deploy's) goes at the next run.
+    conn = postgres.connect(dbname="migrate_private")
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("GRANT SELECT, UPDATE ON schema_migrations TO row_reader, PUBLIC")
+    finally:
+        conn.close()
+    assert migrate(postgres, env).communicate(timeout=30)[0].strip() == "nothing to apply"
+    assert "row_reader" not in privileges("schema_migrations")
+    assert "=r" not in privileges("schema_migrations").replace("app=", "")
+
+
 def test_concurrent_migrate_commands(postgres: Any) -> None:
     postgres.create_database("migrate_race")
     install_barrier(postgres, "migrate_race", 3)
@@ -155,7 +197,9 @@ def test_apps_starting_together_migrate_once(postgres: Any, start_app: Any) -> N
         app.wait_live()
     assert [version for version, _ in applied_versions(postgres, "app_race")] == ["0001"]
     for app in apps:
-        response = httpx.post(f"{app.base_url}/messages", json={"message": "hi"}, timeout=10)
+        response = httpx.post(
+            f"{app.base_url}/messages", json={"message": "hi"}, headers=AUTH, timeout=10
+        )
         assert response.status_code == 201
 
     # A restart (here: a third instance) applies nothing and keeps the data.

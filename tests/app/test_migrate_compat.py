@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.app.harness import APP_DIR, AppServer
+from tests.app.harness import APP_DIR, AUTH, AppServer
 
 REPO = APP_DIR.parent
 
@@ -63,7 +63,7 @@ def previous_server(postgres: Any, previous_app: Path, logdir: Path) -> Iterator
 
 
 def test_the_previous_release_works_on_the_new_schema(previous_server: AppServer) -> None:
-    with httpx.Client(base_url=previous_server.base_url, timeout=10) as client:
+    with httpx.Client(headers=AUTH, base_url=previous_server.base_url, timeout=10) as client:
         assert client.get("/health/ready").status_code == 200
         created = client.post("/messages", json={"message": "written by the previous release"})
         assert created.status_code == 201, created.text

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from tests.app.harness import AUTH, AppServer
 
 # Far above what any answer should take here, far below "hanging".
 BOUND = httpx.Timeout(8.0)
@@ -44,7 +45,7 @@ def wait_ready(http: httpx.Client, seconds: float = 5) -> None:
 
 @pytest.fixture()
 def http(app_server: Any) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=app_server.base_url, timeout=BOUND) as client:
+    with httpx.Client(headers=AUTH, base_url=app_server.base_url, timeout=BOUND) as client:
         yield client
 
 
@@ -59,14 +60,16 @@ def outage(postgres: Any) -> Iterator[Any]:
 def warm_up(http: httpx.Client) -> int:
     """Leave both pooled connections idle in the pool; return a message id."""
     message_id: int = http.post("/messages", json={"message": "before"}).json()["id"]
-    with httpx.Client(base_url=str(http.base_url), timeout=BOUND) as other:
+    with httpx.Client(headers=AUTH, base_url=str(http.base_url), timeout=BOUND) as other:
         for _ in range(5):
             assert http.get("/messages").status_code == 200
             assert other.get(f"/messages/{message_id}").status_code == 200
     return message_id
 
 
-def test_outage_gives_503_then_recovers(http: httpx.Client, outage: Any) -> None:
+def test_outage_gives_503_then_recovers(
+    http: httpx.Client, outage: Any, app_server: AppServer
+) -> None:
     message_id = warm_up(http)
 
     outage.stop()
@@ -79,6 +82,13 @@ def test_outage_gives_503_then_recovers(http: httpx.Client, outage: Any) -> None
     output = assert_not_ready(http.get("/health/ready"))
     assert "OperationalError" in output
     assert outage.app_password not in output
+    # Through nginx (X-Forwarded-For), only an admin hears why; the log has it too.
+    public = http.get("/health/ready", headers={"X-Forwarded-For": "198.51.100.9"})
+    assert public.status_code == 503
+    assert public.json() == {"status": "fail"}
+    admin = {"X-Forwarded-For": "127.0.0.1", "X-Edge-Admin": "1"}
+    assert assert_not_ready(http.get("/health/ready", headers=admin)) == output
+    assert f"not ready: {output}" in app_server.log()
     live = http.get("/health/live")
     assert live.status_code == 200
     assert live.json()["status"] == "pass"
@@ -127,7 +137,7 @@ def test_hung_database_is_answered_within_bounds(
         "hung",
     )
     app.wait_live()
-    with httpx.Client(base_url=app.base_url, timeout=BOUND) as client:
+    with httpx.Client(headers=AUTH, base_url=app.base_url, timeout=BOUND) as client:
         # READINESS_TIMEOUT (0.5 s), though connecting takes DATABASE_CONNECT_TIMEOUT (2 s).
         assert "no answer within 0.5 s" in assert_not_ready(client.get("/health/ready"))
         assert "no answer within" in assert_not_ready(client.get("/health/ready"))
@@ -175,7 +185,7 @@ def test_connecting_gives_up_after_the_connect_timeout(postgres: Any, start_app:
     )
     app = start_app(env, "connect-timeout")
     app.wait_live()
-    with httpx.Client(base_url=app.base_url, timeout=BOUND) as client:
+    with httpx.Client(headers=AUTH, base_url=app.base_url, timeout=BOUND) as client:
         assert_unavailable(client.get("/messages"))
     deadline = time.monotonic() + 5
     while not hole.held and time.monotonic() < deadline:
@@ -187,7 +197,7 @@ def test_connecting_gives_up_after_the_connect_timeout(postgres: Any, start_app:
 
 def test_the_connect_timeout_reaches_libpq(make_app: Any) -> None:
     app = make_app(database_connect_timeout=7)
-    with TestClient(app):
+    with TestClient(app, headers=AUTH):
         with app.state.pool.connection() as conn:
             assert conn.get_dsn_parameters()["connect_timeout"] == "7"
 
@@ -224,7 +234,7 @@ def test_access_log_off_leaves_requests_unlogged(start_app: Any, postgres: Any) 
     app = start_app(postgres.app_env(ACCESS_LOG="false"), "no-access-log")
     app.wait_live()
     marker = "/messages/4242424243"
-    with httpx.Client(base_url=app.base_url, timeout=5) as client:
+    with httpx.Client(headers=AUTH, base_url=app.base_url, timeout=5) as client:
         assert client.get(marker).status_code == 404
         # A request after it, so the first one's line would have been written by now.
         assert client.get("/health/live").status_code == 200
@@ -239,7 +249,7 @@ def test_log_level_warning_leaves_info_lines_out(start_app: Any, postgres: Any) 
     above see them at the default, info."""
     app = start_app(postgres.app_env(LOG_LEVEL="warning"), "log-level-warning")
     app.wait_live()
-    with httpx.Client(base_url=app.base_url, timeout=5) as client:
+    with httpx.Client(headers=AUTH, base_url=app.base_url, timeout=5) as client:
         assert client.get("/messages/4242424244").status_code == 404
         assert client.get("/health/live").status_code == 200
     time.sleep(0.2)

@@ -18,7 +18,15 @@ from typing import Any
 import httpx
 import pytest
 import testinfra
-from hostcheck import AppLimits, Setting, app_ports, host_setting
+from hostcheck import (
+    ApiKeys,
+    AppLimits,
+    Setting,
+    app_ports,
+    host_setting,
+    inventory_value,
+    on_the_host_curl,
+)
 from loadgen import database_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,6 +172,24 @@ def https(page_url: str, tls_context: ssl.SSLContext) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
+def api_keys(host: Any) -> ApiKeys:
+    entries = inventory_value(host, "app_api_keys") or []
+    deploy = str(inventory_value(host, "app_deploy_api_key"))
+    valid = [str(entry["key"]) for entry in entries if not entry.get("revoked")]
+    revoked = [str(entry["key"]) for entry in entries if entry.get("revoked")]
+    return ApiKeys(valid[0] if valid else deploy, deploy, revoked[0] if revoked else None)
+
+
+@pytest.fixture(scope="module")
+def writer(page_url: str, tls_context: ssl.SSLContext, api_keys: ApiKeys) -> Iterator[httpx.Client]:
+    """An HTTPS client that sends a valid API key (``https`` sends none)."""
+    with httpx.Client(
+        base_url=page_url, verify=tls_context, timeout=10, headers=api_keys.header()
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
 def api_ready(page_url: str, tls_context: ssl.SSLContext) -> None:
     """Web hosts only (page_url skips the others); wait out a deploy that is restarting things."""
     with httpx.Client(base_url=page_url, verify=tls_context, timeout=5) as client:
@@ -199,7 +225,7 @@ def openapi(host: Any, groups: set[str]) -> dict[str, Any]:
         pytest.skip("not a web host")
     port = int(host_setting(host, "nginx_https_port"))
     schema: dict[str, Any] = json.loads(
-        host.check_output("curl -sfk https://127.0.0.1:%s/openapi.json", str(port))
+        host.check_output(on_the_host_curl(host, port, "/openapi.json"))
     )
     return schema
 
@@ -227,11 +253,14 @@ def env_value(host: Any, path: str, name: str) -> str:
 
 @pytest.fixture
 def secrets(host: Any, groups: set[str], setting: Setting) -> list[str]:
-    """The vault-held values the deploy put on this app host (never printed)."""
+    """The vault-held values of this app host (never printed): the passwords the deploy put
+    on it, and the API keys (of which the host has only the digests)."""
     if "app" not in groups:
         pytest.skip("not an app host")
     config_dir, name = setting("app_config_dir"), setting("app_name")
     return [
         env_value(host, f"{config_dir}/{name}.env", "DATABASE_PASSWORD"),
         env_value(host, f"{config_dir}/{name}-migrate.env", "DATABASE_PASSWORD"),
+        *(str(entry["key"]) for entry in inventory_value(host, "app_api_keys") or []),
+        str(inventory_value(host, "app_deploy_api_key")),
     ]

@@ -88,6 +88,12 @@ def expected_accepts(setting: Setting) -> set[Rule]:
             ("udp dport", "==", frozenset({"546"})),
         ),
         rule(("tcp dport", "==", values(setting("base_firewall_allowed_tcp_ports")))),
+        # DHCPv6 replies, from a link-local server port to the client port.
+        rule(
+            ("ip6 saddr", "==", frozenset({"fe80::/10"})),
+            ("udp sport", "==", frozenset({"547"})),
+            ("udp dport", "==", frozenset({"546"})),
+        ),
     }
     for source in setting("base_firewall_allowed_sources"):
         network = ipaddress.ip_network(source["source"])

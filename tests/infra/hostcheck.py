@@ -40,9 +40,37 @@ def host_setting(host: Any, name: str) -> Any:
     return value
 
 
+def inventory_value(host: Any, name: str) -> Any:
+    """A variable as the inventory and its vault set it, following plain references
+    ("{{ vault_x }}", as ansible/group_vars/all.yml makes them) to the vault's values."""
+    variables = host.ansible.get_variables()
+    value = variables.get(name)
+    while isinstance(value, str) and (reference := re.fullmatch(r"{{\s*(\w+)\s*}}", value)):
+        value = variables.get(reference[1])
+    return value
+
+
+def on_the_host_curl(host: Any, port: int, path: str, *options: str) -> str:
+    """curl on the host itself (from loopback, on the admin list by default) to the site
+    under its canonical name: a command line for host.check_output/run."""
+    name = str(host_setting(host, "nginx_server_name"))
+    name = f"[{name}]" if ":" in name else name
+    return " ".join(
+        ["curl -sk", *options, f"--connect-to ::127.0.0.1:{port}", f"https://{name}:{port}{path}"]
+    )
+
+
 def render(host: Any, text: str) -> str:
-    """Plain references to other settings filled in, e.g. "/etc/{{ app_name }}"."""
-    return re.sub(r"{{\s*(\w+)\s*}}", lambda match: str(host_setting(host, match[1])), text)
+    """Plain references to other settings filled in, e.g. "/etc/{{ app_name }}", and
+    "{{ a | default(b) }}" (a if the inventory sets it, else b)."""
+
+    def value(match: re.Match[str]) -> str:
+        name, fallback = match[1], match[2]
+        if fallback and host.ansible.get_variables().get(name) is None:
+            name = fallback
+        return str(host_setting(host, name))
+
+    return re.sub(r"{{\s*(\w+)\s*(?:\|\s*default\((\w+)\)\s*)?}}", value, text)
 
 
 def app_instance_count(host: Any) -> int:
@@ -82,6 +110,19 @@ def controller_address(address: str) -> str:
     route = subprocess.run(["ip", "route", "get", address], capture_output=True, text=True)
     words = route.stdout.split()
     return words[words.index("src") + 1]
+
+
+@dataclass(frozen=True)
+class ApiKeys:
+    """API keys from the inventory's vault (never printed): a client's (the deploy's when the
+    inventory has none), the deploy's own, and a revoked one if the inventory has one."""
+
+    valid: str
+    deploy: str
+    revoked: str | None
+
+    def header(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.valid}"}
 
 
 @dataclass(frozen=True)

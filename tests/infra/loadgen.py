@@ -100,12 +100,14 @@ class Load:
 
 @contextmanager
 def background_load(
-    page_url: str, tls_context: Any, write: bool = True, seconds: float = 120
+    page_url: str, tls_context: Any, key: str, write: bool = True, seconds: float = 120
 ) -> Iterator[tuple[Load, float]]:
     """Each thread: a write when `write` (POST a new message and PUT its own one in turn) and
-    a read of one message, until the block ends (bounded by `seconds`)."""
+    a read of one message, until the block ends (bounded by `seconds`). Every request carries
+    the API key `key`."""
     load, stop, started = Load(), threading.Event(), time.monotonic()
-    with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=page_url, verify=tls_context, timeout=10, headers=auth) as client:
         readable = client.post("/messages", json={"message": "read under load"})
         readable.raise_for_status()
         owned = []
@@ -139,7 +141,9 @@ def background_load(
         load.record(started, str(response.status_code))
 
     def client_loop(number: int) -> None:
-        with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
+        with httpx.Client(
+            base_url=page_url, verify=tls_context, timeout=10, headers=auth
+        ) as client:
             round_ = 0
             while not stop.is_set() and time.monotonic() - started < seconds:
                 try:
@@ -168,6 +172,14 @@ def ready(https: httpx.Client) -> bool:
         return https.get("/health/ready").status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def instances_rss_kib(host: Any, name: str, ports: list[int]) -> int:
+    pids = [
+        host.check_output("systemctl show --property MainPID --value %s@%s", name, str(port))
+        for port in ports
+    ]
+    return sum(int(rss) for rss in host.check_output("ps -o rss= -p %s", ",".join(pids)).split())
 
 
 def psql_json(host: Any, query: str) -> Any:

@@ -18,13 +18,21 @@ def http1(
     return line + b"\r\n" + b"".join(field + b"\r\n" for field in fields) + b"\r\n" + body
 
 
-def send_raw(address: str, port: int, tls_context: ssl.SSLContext, data: bytes) -> httpx.Response:
-    """Write `data` as is ("{host}" in it becomes `address`) on a new TLS connection and read
-    one HTTP/1.x answer."""
-    data = data.replace(b"{host}", address.encode())
+def send_raw(
+    address: str,
+    port: int,
+    tls_context: ssl.SSLContext,
+    data: bytes,
+    key: str = "",
+    server_name: str | None = None,
+) -> httpx.Response:
+    """Write `data` as is ("{host}" in it becomes `address`, "{key}" the API key) on a new TLS
+    connection (whose SNI is `server_name`, by default none: `address`) and read one HTTP/1.x
+    answer."""
+    data = data.replace(b"{host}", address.encode()).replace(b"{key}", key.encode())
     with (
         socket.create_connection((address, port), timeout=10) as sock,
-        tls_context.wrap_socket(sock, server_hostname=address) as tls,
+        tls_context.wrap_socket(sock, server_hostname=server_name or address) as tls,
     ):
         tls.sendall(data)
         received = b""

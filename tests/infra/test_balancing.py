@@ -72,16 +72,29 @@ def test_the_limits_in_force_are_the_settings(host: Any, setting: Setting) -> No
     running nginx has them (the 429s and 413s themselves: the tests that provoke them)."""
     config = host.check_output("nginx -T 2>/dev/null")
     site = setting("nginx_site_name")
-    assert re.search(
-        rf"limit_req_zone \$binary_remote_addr zone={site}_requests:\S+ "
-        rf"rate={re.escape(setting('nginx_rate_limit'))};",
-        config,
-    ), "no per-client rate limit"
-    bursts = set(re.findall(rf"limit_req zone={site}_requests burst=(\d+) nodelay;", config))
-    assert bursts == {str(setting("nginx_rate_limit_burst"))}, bursts
-    connections = set(re.findall(rf"limit_conn {site}_connections (\d+);", config))
-    assert connections == {str(setting("nginx_connection_limit"))}, connections
-    assert f"limit_conn_zone $binary_remote_addr zone={site}_connections:" in config
+    for zone, rate in (
+        ("client_requests", "nginx_rate_limit"),
+        ("keyless_writes", "nginx_keyless_rate_limit"),
+    ):
+        assert re.search(
+            rf"limit_req_zone \${site}_(keyless_)?client zone={site}_{zone}:\S+ "
+            rf"rate={re.escape(setting(rate))};",
+            config,
+        ), f"no per-client limit {zone}"
+    for zone, burst in (
+        ("client_requests", "nginx_rate_limit_burst"),
+        ("keyless_writes", "nginx_keyless_rate_limit_burst"),
+    ):
+        bursts = set(re.findall(rf"limit_req zone={site}_{zone} burst=(\d+) nodelay;", config))
+        assert bursts == {str(setting(burst))}, (zone, bursts)
+    # Every server, the probes' too, counts connections per client, and every location
+    # that proxies to the app (the probes, the API, the docs) limits the rate.
+    servers = len(re.findall(r"^    server_tokens off;$", config, re.M))
+    connections = re.findall(rf"limit_conn {site}_client_connections (\d+);", config)
+    assert connections == [str(setting("nginx_connection_limit"))] * servers, connections
+    assert f"limit_conn_zone ${site}_client zone={site}_client_connections:" in config
+    for block in re.findall(r"location /health/ \{(.*?)\n    \}", config, re.S):
+        assert f"limit_req zone={site}_client_requests" in block, block
     bodies = set(re.findall(r"^\s*client_max_body_size (\S+);", config, re.M)) - {"0"}
     assert bodies == {str(setting("nginx_client_max_body_size"))}, bodies
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 
 import httpx
 import pytest
-from hostcheck import AppLimits, Setting
+from hostcheck import ApiKeys, AppLimits, Setting
 from hostile_corpus import (
     BODIES,
     IMPOSSIBLE_IDS,
@@ -43,10 +43,14 @@ def pace(*_: object) -> None:
 
 
 @pytest.fixture(scope="module")
-def client(page_url: str, tls_context: ssl.SSLContext) -> Iterator[httpx.Client]:
-    """An HTTPS client that waits PAUSE before each request."""
+def client(page_url: str, tls_context: ssl.SSLContext, api_keys: ApiKeys) -> Iterator[httpx.Client]:
+    """An HTTPS client with an API key that waits PAUSE before each request."""
     with httpx.Client(
-        base_url=page_url, verify=tls_context, timeout=10, event_hooks={"request": [pace]}
+        base_url=page_url,
+        verify=tls_context,
+        timeout=10,
+        headers=api_keys.header(),
+        event_hooks={"request": [pace]},
     ) as paced:
         yield paced
 
@@ -167,11 +171,13 @@ def test_raw_request(
     address: str,
     setting: Setting,
     tls_context: ssl.SSLContext,
+    api_keys: ApiKeys,
     data: bytes,
     expected: Sequence[int],
 ) -> None:
     pace()
-    response = send_raw(address, int(setting("nginx_https_port")), tls_context, data)
+    port = int(setting("nginx_https_port"))
+    response = send_raw(address, port, tls_context, data, key=api_keys.valid)
     assert_answer(response, expected)
     if response.status_code == 307:
         assert response.headers["location"].startswith("https://"), response.headers

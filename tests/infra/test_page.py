@@ -8,73 +8,34 @@ missing package or browser fails the test (CI installs both).
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from hostcheck import AppLimits, wait_for
-
-try:
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import expect, sync_playwright
-except ImportError as exc:  # reported by the `chromium` fixture, so other modules still run
-    PLAYWRIGHT_MISSING: ImportError | None = exc
-else:
-    PLAYWRIGHT_MISSING = None
+from browser import TIMEOUT_MS, PlaywrightError, chromium, expect, origin
+from hostcheck import ApiKeys, AppLimits, wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TIMEOUT_MS = 15_000
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.hostname or "", parts.port or DEFAULT_PORTS.get(parts.scheme)
+__all__ = ["chromium"]  # the fixture, used by the tests below
 
 
 def is_post_of_a_message(response: Response) -> bool:
     return response.request.method == "POST" and urlsplit(response.url).path == "/messages"
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if PLAYWRIGHT_MISSING is not None:
-        pytest.fail(
-            f"Playwright for Python is missing ({PLAYWRIGHT_MISSING}):"
-            " pip install -r requirements-dev.txt",
-            pytrace=False,
-        )
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium", pytrace=False)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @pytest.mark.destructive  # it posts
 def test_the_page_posts_a_message_and_explains_a_refusal(
-    page_url: str, app_limits: AppLimits, artifacts_dir: Path, chromium: Browser
+    page_url: str,
+    app_limits: AppLimits,
+    api_keys: ApiKeys,
+    artifacts_dir: Path,
+    chromium: Browser,
 ) -> None:
     # (page_url first: on a host that is not a web host it skips before a browser starts)
     base = page_url.rstrip("/")
@@ -109,7 +70,7 @@ def test_the_page_posts_a_message_and_explains_a_refusal(
 
     created: list[int] = []  # ids of the messages to delete afterwards
     try:
-        check_the_page(page, base, app_limits, problems, foreign, created)
+        check_the_page(page, base, app_limits, api_keys.valid, problems, foreign, created)
         screenshot(page, artifacts_dir / "page.png")
     except BaseException:
         # Best effort: show how the page looked when the test failed.
@@ -120,7 +81,7 @@ def test_the_page_posts_a_message_and_explains_a_refusal(
         raise
     finally:
         for message_id in created:
-            context.request.delete(f"{base}/messages/{message_id}")
+            context.request.delete(f"{base}/messages/{message_id}", headers=api_keys.header())
         context.close()
 
 
@@ -128,6 +89,7 @@ def check_the_page(
     page: Page,
     base: str,
     app_limits: AppLimits,
+    key: str,
     problems: list[str],
     foreign: list[str],
     created: list[int],
@@ -147,6 +109,7 @@ def check_the_page(
     expect(status).not_to_have_attribute("data-kind", "error")
     expect(post_button).to_have_css("font-weight", "600")
 
+    page.locator("#key-input").fill(key)
     text = f"from the browser {time.time_ns()}"
     message_input.press_sequentially(text)
     limit = app_limits.message_max_length  # the page must show the limit the API enforces
@@ -192,7 +155,11 @@ def screenshot(page: Page, path: Path) -> None:
 
 @pytest.mark.destructive  # it posts
 def test_the_page_pages_through_messages(
-    page_url: str, tls_context: Any, chromium: Browser
+    page_url: str,
+    https: httpx.Client,
+    writer: httpx.Client,
+    api_keys: ApiKeys,
+    chromium: Browser,
 ) -> None:
     """One message more than a page: the newest page shows the newest of them, Older shows
     the oldest one at its top, Newest goes back."""
@@ -205,19 +172,18 @@ def test_the_page_pages_through_messages(
     page_size = int(parse_qs(urlsplit(listed.value.url).query)["limit"][0])
     created: list[int] = []
     try:
-        with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
-            for n in range(page_size + 1):
-                response = client.post("/messages", json={"message": f"paging {n}"})
-                assert response.status_code == 201, response.text
-                created.append(int(response.json()["id"]))
+        for n in range(page_size + 1):
+            response = writer.post("/messages", json={"message": f"paging {n}"})
+            assert response.status_code == 201, response.text
+            created.append(int(response.json()["id"]))
 
-            # The list the page got above may still be micro-cached: until nginx serves
-            # one with these messages in it (and caches that one).
-            def newest_is_ours() -> bool:
-                items = client.get(f"/messages?limit={page_size}").json()["items"]
-                return bool(items[0]["id"] == created[-1])
+        # The list the page got above may still be micro-cached: until nginx serves one
+        # with these messages in it (and caches that one). Without a key, like the page.
+        def newest_is_ours() -> bool:
+            items = https.get(f"/messages?limit={page_size}").json()["items"]
+            return bool(items[0]["id"] == created[-1])
 
-            assert wait_for(newest_is_ours, 10) is not None, "the list never showed them"
+        assert wait_for(newest_is_ours, 10) is not None, "the list never showed them"
         page.reload()
         items = page.locator("#messages > li")
         expect(page.locator("#messages")).to_have_attribute("aria-busy", "false")
@@ -231,5 +197,59 @@ def test_the_page_pages_through_messages(
         expect(page.locator("#newer")).to_be_disabled()
     finally:
         for message_id in created:
-            context.request.delete(f"{base}/messages/{message_id}")
+            context.request.delete(f"{base}/messages/{message_id}", headers=api_keys.header())
         context.close()
+
+
+@pytest.mark.destructive  # it posts
+def test_the_page_asks_for_a_key_once_per_browser_session(
+    page_url: str, api_keys: ApiKeys, chromium: Browser
+) -> None:
+    """No key: the page asks for one and sends nothing. A wrong key: refused, asked again.
+    The right one: posted, kept for the tab (a reload asks nothing, and its list, fetched with
+    the key, shows the post at once), never for another session."""
+    base = page_url.rstrip("/")
+    context = chromium.new_context(ignore_https_errors=True, locale="en-US")
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    posts: list[int] = []
+    page.on("response", lambda r: posts.append(r.status) if is_post_of_a_message(r) else None)
+    key_row, key_input = page.locator("#key-row"), page.locator("#key-input")
+    status, post_button = page.locator("#status"), page.locator("#post-button")
+    text = f"with a key {time.time_ns()}"
+    try:
+        page.goto(f"{base}/")
+        expect(key_row).to_be_visible()
+        page.locator("#message-input").fill(text)
+        post_button.click()
+        expect(status).to_contain_text("Enter your API key")
+        assert posts == []
+
+        key_input.fill("not-" + api_keys.valid)
+        with page.expect_response(is_post_of_a_message):
+            post_button.click()
+        expect(status).to_contain_text("API key was not accepted")
+        expect(key_row).to_be_visible()
+
+        key_input.fill(api_keys.valid)
+        with page.expect_response(is_post_of_a_message) as posted:
+            post_button.click()
+        assert posted.value.status == 201
+        expect(key_row).to_be_hidden()
+        with page.expect_request(lambda r: urlsplit(r.url).path == "/messages") as listed:
+            page.reload()
+        assert listed.value.headers.get("authorization") == f"Bearer {api_keys.valid}"
+        expect(key_row).to_be_hidden()
+        expect(page.locator("#messages > li").first).to_contain_text(text)
+        assert posts == [401, 201], posts
+    finally:
+        for message_id in [int(posted.value.json()["id"])] if posts[-1:] == [201] else []:
+            context.request.delete(f"{base}/messages/{message_id}", headers=api_keys.header())
+        context.close()
+    other = chromium.new_context(ignore_https_errors=True)
+    try:
+        fresh = other.new_page()
+        fresh.goto(f"{base}/")
+        expect(fresh.locator("#key-row")).to_be_visible()
+    finally:
+        other.close()

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from deploys import ROOT, run_playbook
-from hostcheck import Setting, wait_for
+from hostcheck import ApiKeys, Setting, wait_for
 from loadgen import Load, background_load, stored_ids
 
 # Releases, rollbacks, a broken canary: only on hosts made for testing.
@@ -101,9 +101,9 @@ def assert_clients_saw_no_failure(host: Any, setting: Setting, load: Load) -> No
 
 def test_a_code_change_rolls_out_with_no_failed_request(
     host: Any, inventory: str, page_url: str, tls_context: Any, setting: Setting,
-    ports: list[int], tmp_path: Path,
+    ports: list[int], tmp_path: Path, api_keys: ApiKeys,
 ) -> None:  # fmt: skip
-    with background_load(page_url, tls_context, seconds=300) as (load, _):
+    with background_load(page_url, tls_context, api_keys.valid, seconds=300) as (load, _):
         run = release(inventory, app_copy(tmp_path))
     assert run.returncode == 0, run.stdout[-3000:]
     new = last_release(host, setting)
@@ -126,11 +126,11 @@ def test_a_code_change_rolls_out_with_no_failed_request(
 )
 def test_a_broken_release_is_stopped_at_the_gate(
     host: Any, inventory: str, page_url: str, tls_context: Any, setting: Setting,
-    ports: list[int], tmp_path: Path, change: str, failed_check: str,
+    ports: list[int], tmp_path: Path, change: str, failed_check: str, api_keys: ApiKeys,
 ) -> None:  # fmt: skip
     before, instances_before = current(host, setting), running(host, ports)
     source = app_copy(tmp_path, change)
-    with background_load(page_url, tls_context, seconds=300) as (load, _):
+    with background_load(page_url, tls_context, api_keys.valid, seconds=300) as (load, _):
         run = release(inventory, source, "-e", GATE_TIMEOUT)
     assert run.returncode != 0, run.stdout[-3000:]
     entry = audit(host, setting)[-1]
@@ -153,7 +153,7 @@ def test_a_broken_release_is_stopped_at_the_gate(
 
 def test_rollback_goes_back_gated_and_refuses_bad_or_missing_releases(
     host: Any, inventory: str, page_url: str, tls_context: Any, setting: Setting,
-    ports: list[int], tmp_path: Path,
+    ports: list[int], tmp_path: Path, api_keys: ApiKeys,
 ) -> None:  # fmt: skip
     first = release(inventory, app_copy(tmp_path / "first"))
     assert first.returncode == 0, first.stdout[-3000:]
@@ -162,7 +162,7 @@ def test_rollback_goes_back_gated_and_refuses_bad_or_missing_releases(
     assert second.returncode == 0, second.stdout[-3000:]
     left = last_release(host, setting)
 
-    with background_load(page_url, tls_context, seconds=300) as (load, _):
+    with background_load(page_url, tls_context, api_keys.valid, seconds=300) as (load, _):
         run = run_playbook(inventory, "rollback.yml")
     assert run.returncode == 0, run.stdout[-3000:]
     assert current(host, setting) == good

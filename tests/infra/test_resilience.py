@@ -16,6 +16,7 @@ import httpx
 import pytest
 from deploys import invocations, journal_lines, playbook
 from hostcheck import (
+    ApiKeys,
     Setting,
     app_ports,
     controller_address,
@@ -23,7 +24,14 @@ from hostcheck import (
     listening_addresses,
     wait_for,
 )
-from loadgen import LOAD_THREADS, POST_UNANSWERED, Load, background_load, ready
+from loadgen import (
+    LOAD_THREADS,
+    POST_UNANSWERED,
+    Load,
+    background_load,
+    instances_rss_kib,
+    ready,
+)
 
 # Stops services, floods, redeploys: only on hosts made for testing (see `make verify`).
 pytestmark = pytest.mark.destructive
@@ -36,10 +44,15 @@ def single_host_only(groups: set[str]) -> None:
 
 
 def test_postgresql_outage_under_load(
-    host: Any, https: httpx.Client, page_url: str, tls_context: Any, setting: Setting
+    host: Any,
+    https: httpx.Client,
+    page_url: str,
+    tls_context: Any,
+    setting: Setting,
+    api_keys: ApiKeys,
 ) -> None:
     port = int(setting("postgresql_port"))
-    with background_load(page_url, tls_context) as (load, started):
+    with background_load(page_url, tls_context, api_keys.valid) as (load, started):
         time.sleep(3)
         stopped_at = time.monotonic() - started
         host.check_output("systemctl stop postgresql")
@@ -64,14 +77,14 @@ def test_postgresql_outage_under_load(
 
 
 def test_nginx_reload_under_load_fails_no_request(
-    host: Any, page_url: str, tls_context: Any
+    host: Any, page_url: str, tls_context: Any, api_keys: ApiKeys
 ) -> None:
     """Requests in flight are answered; a reload closes only idle kept-alive connections, so
     at most each client's one connection per reload goes unanswered, and only a request the
     client sent as it closed, which nginx never read (a POST among them is not in the
     database; a GET or PUT the client sends again)."""
     reloads = 3
-    with background_load(page_url, tls_context) as (load, _):
+    with background_load(page_url, tls_context, api_keys.valid) as (load, _):
         for _ in range(reloads):
             time.sleep(1)
             host.check_output("systemctl reload nginx")
@@ -84,9 +97,9 @@ def test_nginx_reload_under_load_fails_no_request(
 
 
 def test_nginx_restart_under_load_recovers(
-    host: Any, https: httpx.Client, page_url: str, tls_context: Any
+    host: Any, https: httpx.Client, page_url: str, tls_context: Any, api_keys: ApiKeys
 ) -> None:
-    with background_load(page_url, tls_context, write=False) as (load, started):
+    with background_load(page_url, tls_context, api_keys.valid, write=False) as (load, started):
         time.sleep(1)
         host.check_output("systemctl restart nginx")
         restarted_at = time.monotonic() - started
@@ -96,23 +109,20 @@ def test_nginx_restart_under_load_recovers(
     assert set(load.between(restarted_at + 1, float("inf"))) == {"200"}
 
 
-def instances_rss_kib(host: Any, name: str, ports: list[int]) -> int:
-    pids = [
-        host.check_output("systemctl show --property MainPID --value %s@%s", name, str(port))
-        for port in ports
-    ]
-    return sum(int(rss) for rss in host.check_output("ps -o rss= -p %s", ",".join(pids)).split())
-
-
 @pytest.mark.usefixtures("spends_rate_budget")
 def test_a_bounded_load_run_has_no_5xx_and_no_memory_growth(
-    host: Any, page_url: str, tls_context: Any, setting: Setting, ports: list[int]
+    host: Any,
+    page_url: str,
+    tls_context: Any,
+    setting: Setting,
+    ports: list[int],
+    api_keys: ApiKeys,
 ) -> None:
     """LOAD_SECONDS at LOAD_CONNECTIONS (60 s at 64 by default): 429 is allowed, 5xx not."""
     seconds = float(os.environ.get("LOAD_SECONDS", "60"))
     connections = int(os.environ.get("LOAD_CONNECTIONS", "64"))
     name = setting("app_name")
-    with httpx.Client(base_url=page_url, verify=tls_context) as client:
+    with httpx.Client(base_url=page_url, verify=tls_context, headers=api_keys.header()) as client:
         location = client.post("/messages", json={"message": "load run"}).headers["location"]
     statuses: dict[str, int] = {}
     lock, started = threading.Lock(), time.monotonic()
@@ -152,8 +162,9 @@ SPOOFED = ("203.0.113.7", "203.0.113.8", "203.0.113.9")
 
 @dataclass
 class Redeploys:
-    """What two deploys under load showed: the first turns the app's access log on (which
-    restarts the instances), the second turns it off again (and restarts them again)."""
+    """What two deploys under load showed: the first turns the app's access log on and
+    public reads off (which restarts the instances), the second turns both back (and restarts
+    them again)."""
 
     load: Load
     runs: list["subprocess.CompletedProcess[str]"]
@@ -163,11 +174,12 @@ class Redeploys:
     migration_runs: int  # of the schema owner's migration unit, during the deploys
     releases: tuple[list[str], list[str]]  # before and after the first deploy, newest first
     app_log: dict[str, list[str]]  # per marker, the app's log lines for it
+    reads_without_public_reads: dict[str, int]  # status of a read without and with a key
 
 
 @pytest.fixture(scope="module")
 def redeploys(
-    request: Any, host: Any, groups: set[str], page_url: str, tls_context: Any
+    request: Any, host: Any, groups: set[str], page_url: str, tls_context: Any, api_keys: ApiKeys
 ) -> Iterator[Redeploys]:
     if not {"db", "app", "web"} <= groups:
         pytest.skip("these faults are staged on a host that carries db, app and web")
@@ -181,12 +193,14 @@ def redeploys(
     releases_before = releases_by_age(host, root)
     runs, markers = [], {}
     try:
-        with background_load(page_url, tls_context, seconds=600) as (load, _):
-            runs.append(playbook(inventory, "-e", '{"app_access_log": true}', "-vvv", "--diff"))
+        with background_load(page_url, tls_context, api_keys.valid, seconds=600) as (load, _):
+            changed = '{"app_access_log": true, "app_public_reads": false}'
+            runs.append(playbook(inventory, "-e", changed, "-vvv", "--diff"))
             ids.append(invocations(host, units))
+            reads = reads_with_and_without_a_key(page_url, tls_context, api_keys)
             env_changed = host.file(env_file).sha256sum != env_before
             releases_after = releases_by_age(host, root)
-            markers = send_markers(host, page_url, tls_context, app_ports(host)[0])
+            markers = send_markers(host, page_url, tls_context, api_keys, app_ports(host)[0])
             app_log = {
                 marker: wait_for_lines(host, f"{name}@*", since, marker) for marker in markers
             }
@@ -200,8 +214,18 @@ def redeploys(
     stops = {unit: journal_lines(host, unit, since, stopped) for unit in units}
     yield Redeploys(
         load, runs, restarted, stops, env_changed, migration_runs,
-        (releases_before, releases_after), app_log,
+        (releases_before, releases_after), app_log, reads,
     )  # fmt: skip
+
+
+def reads_with_and_without_a_key(
+    page_url: str, tls_context: Any, api_keys: ApiKeys
+) -> dict[str, int]:
+    with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
+        return {
+            "without": client.get("/messages?limit=1").status_code,
+            "with": client.get("/messages?limit=1", headers=api_keys.header()).status_code,
+        }
 
 
 def make_old_releases(host: Any, root: str, count: int) -> None:
@@ -215,22 +239,27 @@ def releases_by_age(host: Any, root: str) -> list[str]:
     return host.check_output("ls -t %s/releases", root).split()
 
 
-def send_markers(host: Any, page_url: str, tls_context: Any, port: int) -> dict[str, str]:
+def send_markers(
+    host: Any, page_url: str, tls_context: Any, api_keys: ApiKeys, port: int
+) -> dict[str, str]:
     """Requests that claim another client in X-Forwarded-For, each for a path of its own:
     through nginx from the controller, and to an instance from 127.0.0.2 (not trusted) and
-    from 127.0.0.1 (trusted: where nginx is). Returns marker -> the spoofed address."""
+    from 127.0.0.1 (trusted: where nginx is). Returns marker -> the spoofed address. (Public
+    reads are off: the instances refuse the two without a key, which still logs them; a key
+    never goes on a command line on the host.)"""
     stamp = time.time_ns() % 10**12
     markers = {f"/messages/{stamp}{n}": spoofed for n, spoofed in enumerate(SPOOFED)}
     (through_nginx, untrusted, trusted) = markers
     with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
-        response = client.get(through_nginx, headers={"X-Forwarded-For": SPOOFED[0]})
+        headers = {"X-Forwarded-For": SPOOFED[0], **api_keys.header()}
+        response = client.get(through_nginx, headers=headers)
         assert response.status_code == 404
     for marker, source in ((untrusted, "127.0.0.2"), (trusted, "127.0.0.1")):
         status = host.check_output(
             "curl -s -o /dev/null -w '%%{http_code}' --interface %s -H %s http://127.0.0.1:%s%s",
             source, f"X-Forwarded-For: {markers[marker]}", str(port), marker,
         )  # fmt: skip
-        assert status == "404"
+        assert status == "401"
     return markers
 
 
@@ -290,3 +319,8 @@ def test_the_app_sees_each_client_by_its_own_address(redeploys: Redeploys, addre
     assert not any(SPOOFED[0] in line for line in through_nginx), through_nginx
     assert untrusted and all("127.0.0.2:" in line for line in untrusted), untrusted
     assert trusted and all(f"{SPOOFED[2]}:" in line for line in trusted), trusted
+
+
+def test_reads_need_a_key_with_public_reads_off(redeploys: Redeploys) -> None:
+    """Through nginx, while app_public_reads was false: 401 without a key, 200 with one."""
+    assert redeploys.reads_without_public_reads == {"without": 401, "with": 200}

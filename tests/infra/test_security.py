@@ -107,6 +107,20 @@ def test_app_role_is_least_privileged(host: Any, db: dict[str, Any]) -> None:
         host, database, "SELECT has_schema_privilege(:'role', 'public', 'CREATE')", user
     )
     assert can_create == "f"
+    # Nothing on the migrations' record, no temporary tables: tried as the role itself, in a
+    # transaction rolled back (so that a broken grant still changes nothing).
+    for attempt in (
+        "UPDATE schema_migrations SET version = version",
+        "SELECT count(*) FROM schema_migrations",
+        "CREATE TEMP TABLE scratch (x int)",
+    ):
+        tried = host.run(
+            "echo %s | runuser -u postgres -- psql -XAtq -v ON_ERROR_STOP=1 -v role=%s -d %s",
+            f'BEGIN; SET LOCAL ROLE :"role"; {attempt}; ROLLBACK;',
+            user,
+            database,
+        )
+        assert tried.rc != 0 and "permission denied" in tried.stderr, (attempt, tried.stderr)
 
 
 # Each relation of the public schema and its owner, "NAME OWNER" a line.
@@ -199,16 +213,17 @@ def test_sshd_allows_keys_only_and_no_root(host: Any, setting: Setting) -> None:
 
 
 def test_secrets_are_not_in_the_journal_or_process_list(
-    host: Any, secrets: list[str], setting: Setting
+    host: Any, secrets: list[str], setting: Setting, groups: set[str]
 ) -> None:
     # check_output: a journalctl or ps that fails fails the test, and so does an empty answer.
+    # (The secrets: the database passwords and every API key of the inventory.)
     journal = host.check_output("journalctl --no-pager -q -o cat")
+    nginx_logs = host.check_output("cat /var/log/nginx/*.log") if "web" in groups else ""
     processes = host.check_output("ps -eo args")
     assert journal, "journalctl printed nothing"
-    # The instances run their release's uvicorn (releases/<id>/venv/bin/uvicorn).
-    assert re.search(rf"{setting('app_root')}/releases/\w+/venv/bin/uvicorn", processes), (
-        "no app in ps"
-    )
+    # The launcher runs the release `current` names, by its own path.
+    app = rf"{re.escape(setting('app_root'))}/releases/\w+/venv/bin/uvicorn "
+    assert re.search(app, processes), "no app in ps"
     # Never `secret in ...` inside an assert: pytest would print both sides.
     for index, secret in enumerate(secrets):
         length = len(secret)
@@ -216,3 +231,5 @@ def test_secrets_are_not_in_the_journal_or_process_list(
         in_journal, in_processes = secret in journal, secret in processes
         assert not in_journal, f"secret {index} is in the journal"
         assert not in_processes, f"secret {index} is on a command line"
+        in_nginx_logs = secret in nginx_logs
+        assert not in_nginx_logs, f"secret {index} is in nginx's logs"

@@ -1,9 +1,17 @@
-"""Liveness and readiness probes, answered as ``application/health+json``."""
+"""Liveness and readiness probes, answered as ``application/health+json``.
+
+The public (a request through nginx: it carries X-Forwarded-For) hears only pass or fail;
+the checks, the release and a failure's reason go to callers on the host itself (the
+deploy's gate, monitoring) and to those nginx marks as admins (``X-Edge-Admin: 1``, which
+nginx sets for nginx_admin_allow and strips from everyone else's requests). A failed
+readiness check is logged with its reason.
+"""
 
 import asyncio
+import logging
 import time
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 import crud
@@ -12,15 +20,22 @@ from core.db import Pool
 from models import Health, HealthCheck
 
 router = APIRouter(prefix="/health", tags=["health"])
+logger = logging.getLogger("app.health")
 
 
 class HealthResponse(JSONResponse):
     media_type = "application/health+json"
 
 
-def health_response(health: Health) -> HealthResponse:
+def shows_details(request: Request) -> bool:
+    headers = request.headers
+    return "x-forwarded-for" not in headers or headers.get("x-edge-admin") == "1"
+
+
+def health_response(request: Request, health: Health) -> HealthResponse:
+    shown = health if shows_details(request) else Health(status=health.status)
     return HealthResponse(
-        health.model_dump(exclude_none=True),
+        shown.model_dump(exclude_none=True),
         status_code=200 if health.status == "pass" else 503,
         headers={"Cache-Control": "no-store"},
     )
@@ -30,13 +45,13 @@ HEALTH_DOC = {"model": Health, "content": {"application/health+json": {}}}
 
 
 @router.get("/live", response_class=HealthResponse, responses={200: HEALTH_DOC})
-async def live(started: StartedDep, settings: SettingsDep) -> HealthResponse:
+async def live(request: Request, started: StartedDep, settings: SettingsDep) -> HealthResponse:
     """The process answers. Never touches the database."""
     uptime = HealthCheck(
         status="pass", observedValue=round(time.monotonic() - started, 3), observedUnit="s"
     )
     return health_response(
-        Health(status="pass", releaseId=settings.release_id, checks={"uptime": [uptime]})
+        request, Health(status="pass", releaseId=settings.release_id, checks={"uptime": [uptime]})
     )
 
 
@@ -46,7 +61,7 @@ async def live(started: StartedDep, settings: SettingsDep) -> HealthResponse:
     responses={200: HEALTH_DOC, 503: {**HEALTH_DOC, "description": "Not ready"}},
 )
 async def ready(
-    pool: PoolDep, settings: SettingsDep, readiness_thread: ReadinessThreadDep
+    request: Request, pool: PoolDep, settings: SettingsDep, readiness_thread: ReadinessThreadDep
 ) -> HealthResponse:
     """``SELECT 1`` answers within READINESS_TIMEOUT seconds."""
     # The probe runs in its own single thread, one at a time, so a hung database never holds
@@ -61,12 +76,15 @@ async def ready(
         check = HealthCheck(status="fail", output=f"no answer within {timeout:g} s")
     except Exception as exc:
         check = HealthCheck(status="fail", output=short_reason(exc))
+    if check.status == "fail":
+        logger.warning("not ready: %s", check.output)
     return health_response(
+        request,
         Health(
             status=check.status,
             releaseId=settings.release_id,
             checks={"postgresql:connection": [check]},
-        )
+        ),
     )
 
 

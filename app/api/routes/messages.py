@@ -1,7 +1,8 @@
 """CRUD endpoints for messages; the SQL behind them is in crud.py.
 
-The endpoints are plain ``def``: FastAPI runs them in its thread pool, where the
-blocking psycopg2 calls belong.
+Two routers: ``writes`` (POST, PUT, DELETE), which main.py includes behind a valid API key,
+and ``reads`` (GET), public unless PUBLIC_READS is false. The endpoints are plain ``def``:
+FastAPI runs them in its thread pool, where the blocking psycopg2 calls belong.
 """
 
 from typing import Annotated, Any
@@ -14,11 +15,14 @@ from api.deps import PoolDep, SettingsDep
 from core.config import Settings
 from models import MAX_ID, ErrorMessage, Message, MessageIn, MessagePage
 
-router = APIRouter(
-    prefix="/messages",
-    tags=["messages"],
-    responses={503: {"model": ErrorMessage, "description": "The database is unavailable"}},
-)
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorMessage, "description": "The database is unavailable, or the server busy"}
+}
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorMessage, "description": "No API key, or one the server does not take"}
+}
+reads = APIRouter(prefix="/messages", tags=["messages"], responses=UNAVAILABLE | UNAUTHORIZED)
+writes = APIRouter(prefix="/messages", tags=["messages"], responses=UNAVAILABLE | UNAUTHORIZED)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorMessage, "description": "No message with this id"}
 }
@@ -63,7 +67,7 @@ def not_found(message_id: int) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"message {message_id} not found")
 
 
-@router.post(
+@writes.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=Message,
@@ -79,7 +83,7 @@ def create_message(
     return message
 
 
-@router.get("", response_model=MessagePage)
+@reads.get("", response_model=MessagePage)
 def list_messages(
     pool: PoolDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Page size")] = 50,
@@ -91,7 +95,7 @@ def list_messages(
     return crud.list_messages(pool, limit, before)
 
 
-@router.get("/{message_id}", response_model=Message, responses=NOT_FOUND)
+@reads.get("/{message_id}", response_model=Message, responses=NOT_FOUND)
 def read_message(message_id: MessageId, pool: PoolDep) -> Message:
     message = crud.read_message(pool, message_id)
     if message is None:
@@ -99,7 +103,7 @@ def read_message(message_id: MessageId, pool: PoolDep) -> Message:
     return message
 
 
-@router.put(
+@writes.put(
     "/{message_id}",
     response_model=Message,
     dependencies=JSON_ONLY,
@@ -115,7 +119,7 @@ def replace_message(
     return message
 
 
-@router.delete(
+@writes.delete(
     "/{message_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from tests.app.harness import AppServer, PostgresServer
+from tests.app.harness import AUTH, AppServer, PostgresServer
 
 from api.deps import PoolDep
 
@@ -26,7 +26,7 @@ def test_concurrent_writers_all_succeed(app_server: AppServer, db_count: Any) ->
 
     def writer(number: int) -> list[int]:
         statuses = []
-        with httpx.Client(base_url=app_server.base_url, timeout=10) as http:
+        with httpx.Client(headers=AUTH, base_url=app_server.base_url, timeout=10) as http:
             start.wait()
             for i in range(POSTS_EACH):
                 response = http.post("/messages", json={"message": f"writer {number} #{i}"})
@@ -38,7 +38,7 @@ def test_concurrent_writers_all_succeed(app_server: AppServer, db_count: Any) ->
 
     assert [status for statuses in results for status in statuses] == [201] * 200
     assert db_count() == WRITERS * POSTS_EACH
-    with httpx.Client(base_url=app_server.base_url) as http:
+    with httpx.Client(headers=AUTH, base_url=app_server.base_url) as http:
         page = http.get("/messages", params={"limit": 500}).json()
     assert len({item["id"] for item in page["items"]}) == WRITERS * POSTS_EACH
 
@@ -48,14 +48,15 @@ def test_blocked_database_gives_503_not_a_hang(
     app_server: AppServer, postgres: PostgresServer
 ) -> None:
     """With the table locked, 2 requests hold both connections until the statement
-    timeout (3 s) and the others give up waiting for a connection (2 s): all get 503."""
+    timeout (3 s) and the others give up waiting for their turn (2 s): all get 503, and
+    Retry-After."""
     locker = postgres.connect()
     try:
         with locker.cursor() as cur:
             cur.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
 
         def read(_: int) -> httpx.Response:
-            with httpx.Client(base_url=app_server.base_url, timeout=10) as http:
+            with httpx.Client(headers=AUTH, base_url=app_server.base_url, timeout=10) as http:
                 return http.get("/messages")
 
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
@@ -64,10 +65,12 @@ def test_blocked_database_gives_503_not_a_hang(
         locker.rollback()
         locker.close()
 
+    details = sorted(response.json()["detail"] for response in responses)
+    assert details == ["database unavailable"] * 2 + ["server busy"] * 2
     for response in responses:
         assert response.status_code == 503
-        assert response.json() == {"detail": "database unavailable"}
-    with httpx.Client(base_url=app_server.base_url, timeout=10) as http:
+        assert response.headers["retry-after"] == "1"
+    with httpx.Client(headers=AUTH, base_url=app_server.base_url, timeout=10) as http:
         assert http.get("/messages").status_code == 200
 
 
@@ -85,7 +88,7 @@ def sleeping_backends(postgres: PostgresServer) -> int:
         conn.close()
 
 
-def test_waiting_for_a_connection_times_out_with_503(
+def test_waiting_for_a_turn_times_out_with_503(
     inprocess: TestClient, postgres: PostgresServer
 ) -> None:
     holder = threading.Thread(target=inprocess.get, args=("/test/hold",))
@@ -99,7 +102,8 @@ def test_waiting_for_a_connection_times_out_with_503(
     finally:
         holder.join()
     assert response.status_code == 503
-    assert response.json() == {"detail": "database unavailable"}
+    assert response.json() == {"detail": "server busy"}
+    assert response.headers["retry-after"] == "1"
     assert inprocess.get("/messages").status_code == 200
 
 
@@ -112,6 +116,6 @@ def test_pool_recovers_connections_broken_in_use(make_app: Callable[..., FastAPI
         with pool.connection() as conn, conn.cursor() as cur:
             cur.execute("SELECT pg_terminate_backend(pg_backend_pid())")
 
-    with TestClient(app) as test_client:
+    with TestClient(app, headers=AUTH) as test_client:
         assert test_client.get("/test/kill-self").status_code == 503
         assert test_client.get("/messages").status_code == 200

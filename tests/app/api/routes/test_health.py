@@ -34,3 +34,13 @@ def test_ready_many_times_in_parallel(client: httpx.Client) -> None:
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda _: client.get("/health/ready").status_code, range(32)))
     assert statuses == [200] * 32
+
+
+def test_through_the_edge_only_admins_see_the_checks(client: httpx.Client) -> None:
+    """nginx sends X-Forwarded-For, and X-Edge-Admin: 1 for nginx_admin_allow only."""
+    for path in ("/health/live", "/health/ready"):
+        public = client.get(path, headers={"X-Forwarded-For": "198.51.100.7"})
+        assert public.status_code == 200
+        assert public.json() == {"status": "pass"}
+        admin = client.get(path, headers={"X-Forwarded-For": "127.0.0.1", "X-Edge-Admin": "1"})
+        assert set(admin.json()) >= {"status", "checks"}

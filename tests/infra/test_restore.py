@@ -99,10 +99,18 @@ def untouched(host: Any, setting: Setting, database: str, ports: list[int]) -> d
         "rows": table(host, database),
         "configuration": host.file("/etc/pgbackrest/pgbackrest.conf").sha256sum,
         "repository": host.file(repository).sha256sum,
-        "instances": host.check_output(
-            "systemctl show --property=MainPID,ActiveEnterTimestamp %s",
-            " ".join(f"{setting('app_name')}@{port}.service" for port in ports),
-        ),
+        "instances started": str(instance_starts(host, setting, ports)),
+    }
+
+
+def instance_starts(host: Any, setting: Setting, ports: list[int]) -> dict[int, str]:
+    """When each app instance last started."""
+    return {
+        port: host.check_output(
+            "systemctl show --property=ActiveEnterTimestampMonotonic --value %s",
+            f"{setting('app_name')}@{port}.service",
+        )
+        for port in ports
     }
 
 
@@ -114,7 +122,7 @@ def last_audit_entry(host: Any, setting: Setting) -> dict[str, Any]:
 
 def test_a_point_in_time_restore_brings_back_exactly_that_state(
     host: Any, inventory: str, https: httpx.Client, page_url: str, tls_context: Any,
-    database: str,
+    setting: Setting, database: str, ports: list[int],
 ) -> None:  # fmt: skip
     ids = [post(https, f"before the target {n} {secrets.token_hex(4)}") for n in range(6)]
     # The target: the next whole second on PostgreSQL's clock, after every write above.
@@ -131,12 +139,16 @@ def test_a_point_in_time_restore_brings_back_exactly_that_state(
     post(https, "written later")
     assert table(host, database) != at_target
 
+    started = instance_starts(host, setting, ports)
     with watching(page_url, tls_context) as seen:
         run = restore(inventory, backup_restore_target_time=target)
         time.sleep(1)
     assert run.returncode == 0, run.stdout[-3000:]
     assert f"to {target} from backup" in run.stdout
     assert table(host, database) == at_target
+    # The instances were stopped for the restore and started again.
+    after = instance_starts(host, setting, ports)
+    assert all(after[port] != started[port] for port in ports), (started, after)
     # Meanwhile nginx answered 503 with its JSON error, and 200 again afterwards.
     assert {status for status, _ in seen} <= {200, 503}, seen
     assert (503, "application/json") in seen, seen

@@ -3,10 +3,17 @@ what pgBackRest, PostgreSQL and the restore test say on a database host."""
 
 import datetime
 import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from hostcheck import Setting
+from playbooks import run_playbook
 
 RESTORE_TEST_SERVICE = "pgbackrest-restore-test.service"
 
@@ -65,3 +72,53 @@ class Cluster:
             "pg_lsclusters --no-header"
         ).split()
         return cls(version, name, data_directory)
+
+
+def restore(inventory: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    """restore.yml (make restore), with backup_restore_target_time=... and the like."""
+    return run_playbook(inventory, "restore.yml", "-e", json.dumps(variables))
+
+
+def table(host: Any, database: str) -> str:
+    """Every row of the messages table, every column, as COPY writes them."""
+    return sql(host, database, "COPY (SELECT * FROM messages ORDER BY id) TO STDOUT")
+
+
+def post(https: httpx.Client, text: str) -> int:
+    response = https.post("/messages", json={"message": text})
+    assert response.status_code == 201, response.text
+    message_id: int = response.json()["id"]
+    return message_id
+
+
+@contextmanager
+def watching(page_url: str, tls_context: Any) -> Iterator[list[tuple[int, str]]]:
+    """What a client polling GET /messages sees meanwhile: (status, content type)."""
+    seen: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
+            while not stop.is_set():
+                response = client.get("/messages", params={"limit": 1})
+                seen.append((response.status_code, response.headers.get("content-type", "")))
+                time.sleep(0.25)  # below nginx's per-client rate limit
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join()
+
+
+def instance_starts(host: Any, setting: Setting, ports: list[int]) -> dict[int, str]:
+    """When each app instance last started."""
+    return {
+        port: host.check_output(
+            "systemctl show --property=ActiveEnterTimestampMonotonic --value %s",
+            f"{setting('app_name')}@{port}.service",
+        )
+        for port in ports
+    }

@@ -1,9 +1,9 @@
 """Restores, staged on a host that carries db, app and web: a point-in-time restore brings
-back exactly the rows of that moment; a lost data directory comes back with every message
-acknowledged before its WAL was archived, and the app serves again without a redeploy;
-a target outside the recovery window and a wrong passphrase are refused before anything
-changes; the restore-test timer's service records a success, and the verify check fails
-once that success is older than the limit.
+back exactly the rows of that moment, a restore to a backup those at its end; a lost data
+directory comes back with every message acknowledged before its WAL was archived, and the
+app serves again without a redeploy; a target outside the recovery window and a wrong
+passphrase are refused before anything changes; the restore-test timer's service records
+a success, and the verify check fails once that success is older than the limit.
 """
 
 import datetime
@@ -12,10 +12,7 @@ import re
 import secrets
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -24,10 +21,15 @@ from backups import (
     RESTORE_TEST_SERVICE,
     Cluster,
     info,
+    instance_starts,
     pgbackrest,
+    post,
+    restore,
     restore_test_record,
     sql,
+    table,
     utc,
+    watching,
 )
 from hostcheck import Setting, wait_for
 from playbooks import ROOT, run_playbook
@@ -52,45 +54,6 @@ def database(setting: Setting) -> str:
     return str(setting("app_database_name"))
 
 
-def restore(inventory: str, **variables: str) -> subprocess.CompletedProcess[str]:
-    """restore.yml (make restore), with backup_restore_target_time=... and the like."""
-    return run_playbook(inventory, "restore.yml", "-e", json.dumps(variables))
-
-
-def table(host: Any, database: str) -> str:
-    """Every row of the messages table, every column, as COPY writes them."""
-    return sql(host, database, "COPY (SELECT * FROM messages ORDER BY id) TO STDOUT")
-
-
-def post(https: httpx.Client, text: str) -> int:
-    response = https.post("/messages", json={"message": text})
-    assert response.status_code == 201, response.text
-    message_id: int = response.json()["id"]
-    return message_id
-
-
-@contextmanager
-def watching(page_url: str, tls_context: Any) -> Iterator[list[tuple[int, str]]]:
-    """What a client polling GET /messages sees meanwhile: (status, content type)."""
-    seen: list[tuple[int, str]] = []
-    stop = threading.Event()
-
-    def poll() -> None:
-        with httpx.Client(base_url=page_url, verify=tls_context, timeout=10) as client:
-            while not stop.is_set():
-                response = client.get("/messages", params={"limit": 1})
-                seen.append((response.status_code, response.headers.get("content-type", "")))
-                time.sleep(0.25)  # below nginx's per-client rate limit
-
-    thread = threading.Thread(target=poll)
-    thread.start()
-    try:
-        yield seen
-    finally:
-        stop.set()
-        thread.join()
-
-
 def untouched(host: Any, setting: Setting, database: str, ports: list[int]) -> dict[str, str]:
     """What a refused restore must leave as it was."""
     repository = f"{setting('backup_repo_path')}/backup/{setting('backup_stanza')}/backup.info"
@@ -103,21 +66,15 @@ def untouched(host: Any, setting: Setting, database: str, ports: list[int]) -> d
     }
 
 
-def instance_starts(host: Any, setting: Setting, ports: list[int]) -> dict[int, str]:
-    """When each app instance last started."""
-    return {
-        port: host.check_output(
-            "systemctl show --property=ActiveEnterTimestampMonotonic --value %s",
-            f"{setting('app_name')}@{port}.service",
-        )
-        for port in ports
-    }
-
-
 def last_audit_entry(host: Any, setting: Setting) -> dict[str, Any]:
     lines = host.file(setting("app_audit_log")).content_string.splitlines()
     entry: dict[str, Any] = json.loads(lines[-1])
     return entry
+
+
+def said(run: subprocess.CompletedProcess[str]) -> str:
+    """A playbook's output with its line wrapping undone."""
+    return " ".join(run.stdout.split())
 
 
 def test_a_point_in_time_restore_brings_back_exactly_that_state(
@@ -144,7 +101,7 @@ def test_a_point_in_time_restore_brings_back_exactly_that_state(
         run = restore(inventory, backup_restore_target_time=target)
         time.sleep(1)
     assert run.returncode == 0, run.stdout[-3000:]
-    assert f"to {target} from backup" in run.stdout
+    assert f"to {target} from backup" in said(run)
     assert table(host, database) == at_target
     # The instances were stopped for the restore and started again.
     after = instance_starts(host, setting, ports)
@@ -153,6 +110,25 @@ def test_a_point_in_time_restore_brings_back_exactly_that_state(
     assert {status for status, _ in seen} <= {200, 503}, seen
     assert (503, "application/json") in seen, seen
     assert seen[-1][0] == 200, seen
+
+
+def test_a_restore_to_a_backup_brings_back_the_state_at_its_end(
+    host: Any, inventory: str, https: httpx.Client, database: str
+) -> None:
+    post(https, "before the backup")
+    backup = run_playbook(inventory, "backup.yml", "-e", "backup_type=diff")
+    assert backup.returncode == 0, backup.stdout[-3000:]
+    label = re.search(r"diff backup (\S+D) in repository 1", backup.stdout)
+    assert label, backup.stdout[-2000:]
+    at_backup = table(host, database)
+    listing = run_playbook(inventory, "backups.yml")
+    assert re.search(rf"^ *1 +{label[1]} +diff ", listing.stdout, re.MULTILINE), listing.stdout
+    post(https, "after the backup")
+
+    run = restore(inventory, backup_restore_target=label[1])
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert f"to the end of backup {label[1]} from backup {label[1]}" in said(run)
+    assert table(host, database) == at_backup
 
 
 def test_a_lost_data_directory_comes_back_with_every_archived_message(
@@ -176,7 +152,7 @@ def test_a_lost_data_directory_comes_back_with_every_archived_message(
     run = restore(inventory)
 
     assert run.returncode == 0, run.stdout[-3000:]
-    assert "to the latest archived WAL from backup" in run.stdout
+    assert "to the latest archived WAL from backup" in said(run)
     stored = dict(
         line.split("|", 1)
         for line in sql(host, database, "SELECT id, message FROM messages").split("\n")
@@ -211,7 +187,7 @@ def test_a_target_time_outside_the_window_is_refused_naming_the_window(
     window = re.search(
         rf"the target time {re.escape(target)} is outside the recovery window: "
         r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\+00 to (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\+00",
-        run.stdout,
+        said(run),
     )
     assert window, run.stdout[-3000:]
     start, end = window[1], window[2]
@@ -236,7 +212,7 @@ def test_a_wrong_passphrase_is_refused_and_changes_nothing(
     reason = "backup repository 1 ({}) does not open with backup_cipher_pass".format(
         setting("backup_repo_path")
     )
-    assert reason in run.stdout, run.stdout[-3000:]
+    assert reason in said(run), run.stdout[-3000:]
     assert wrong not in run.stdout + run.stderr
     assert untouched(host, setting, database, ports) == before
     entry = last_audit_entry(host, setting)

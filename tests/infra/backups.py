@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from deploys import run_playbook
 from hostcheck import Setting
-from playbooks import run_playbook
 
 RESTORE_TEST_SERVICE = "pgbackrest-restore-test.service"
 
@@ -84,8 +84,8 @@ def table(host: Any, database: str) -> str:
     return sql(host, database, "COPY (SELECT * FROM messages ORDER BY id) TO STDOUT")
 
 
-def post(https: httpx.Client, text: str) -> int:
-    response = https.post("/messages", json={"message": text})
+def post(writer: httpx.Client, text: str) -> int:
+    response = writer.post("/messages", json={"message": text})
     assert response.status_code == 201, response.text
     message_id: int = response.json()["id"]
     return message_id

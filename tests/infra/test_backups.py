@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from backups import RESTORE_TEST_SERVICE, info, pgbackrest, restore_test_record, sql, utc
+from deploys import run_playbook
 from hostcheck import Setting
-from playbooks import run_playbook
 
 
 @pytest.fixture(autouse=True)

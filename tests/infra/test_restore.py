@@ -31,8 +31,8 @@ from backups import (
     utc,
     watching,
 )
+from deploys import ROOT, run_playbook
 from hostcheck import Setting, wait_for
-from playbooks import ROOT, run_playbook
 
 # Stops the app and PostgreSQL, removes the data directory: only on hosts made for testing.
 pytestmark = pytest.mark.destructive
@@ -78,10 +78,10 @@ def said(run: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_a_point_in_time_restore_brings_back_exactly_that_state(
-    host: Any, inventory: str, https: httpx.Client, page_url: str, tls_context: Any,
+    host: Any, inventory: str, writer: httpx.Client, page_url: str, tls_context: Any,
     setting: Setting, database: str, ports: list[int],
 ) -> None:  # fmt: skip
-    ids = [post(https, f"before the target {n} {secrets.token_hex(4)}") for n in range(6)]
+    ids = [post(writer, f"before the target {n} {secrets.token_hex(4)}") for n in range(6)]
     # The target: the next whole second on PostgreSQL's clock, after every write above.
     target = sql(
         host,
@@ -91,9 +91,9 @@ def test_a_point_in_time_restore_brings_back_exactly_that_state(
     )
     at_target = table(host, database)
     assert wait_for(lambda: sql(host, database, f"SELECT clock_timestamp() > '{target}'") == "t", 5)
-    assert https.put(f"/messages/{ids[0]}", json={"message": "changed later"}).status_code == 200
-    assert https.delete(f"/messages/{ids[1]}").status_code == 204
-    post(https, "written later")
+    assert writer.put(f"/messages/{ids[0]}", json={"message": "changed later"}).status_code == 200
+    assert writer.delete(f"/messages/{ids[1]}").status_code == 204
+    post(writer, "written later")
     assert table(host, database) != at_target
 
     started = instance_starts(host, setting, ports)
@@ -113,9 +113,9 @@ def test_a_point_in_time_restore_brings_back_exactly_that_state(
 
 
 def test_a_restore_to_a_backup_brings_back_the_state_at_its_end(
-    host: Any, inventory: str, https: httpx.Client, database: str
+    host: Any, inventory: str, writer: httpx.Client, database: str
 ) -> None:
-    post(https, "before the backup")
+    post(writer, "before the backup")
     backup = run_playbook(inventory, "backup.yml", "-e", "backup_type=diff")
     assert backup.returncode == 0, backup.stdout[-3000:]
     label = re.search(r"diff backup (\S+D) in repository 1", backup.stdout)
@@ -123,7 +123,7 @@ def test_a_restore_to_a_backup_brings_back_the_state_at_its_end(
     at_backup = table(host, database)
     listing = run_playbook(inventory, "backups.yml")
     assert re.search(rf"^ *1 +{label[1]} +diff ", listing.stdout, re.MULTILINE), listing.stdout
-    post(https, "after the backup")
+    post(writer, "after the backup")
 
     run = restore(inventory, backup_restore_target=label[1])
     assert run.returncode == 0, run.stdout[-3000:]
@@ -132,13 +132,13 @@ def test_a_restore_to_a_backup_brings_back_the_state_at_its_end(
 
 
 def test_a_lost_data_directory_comes_back_with_every_archived_message(
-    host: Any, inventory: str, https: httpx.Client, database: str, ports: list[int]
+    host: Any, inventory: str, writer: httpx.Client, database: str, ports: list[int]
 ) -> None:
-    acknowledged = {post(https, f"in the backup {n}"): f"in the backup {n}" for n in range(4)}
+    acknowledged = {post(writer, f"in the backup {n}"): f"in the backup {n}" for n in range(4)}
     backup = run_playbook(inventory, "backup.yml", "-e", "backup_type=incr")
     assert backup.returncode == 0, backup.stdout[-3000:]
     assert re.search(r"incr backup \S+I in repository 1", backup.stdout), backup.stdout[-2000:]
-    acknowledged |= {post(https, f"only in the WAL {n}"): f"only in the WAL {n}" for n in range(4)}
+    acknowledged |= {post(writer, f"only in the WAL {n}"): f"only in the WAL {n}" for n in range(4)}
     segment = sql(host, database, "SELECT pg_walfile_name(pg_switch_wal())")
     assert wait_for(
         lambda: sql(host, "postgres", "SELECT last_archived_wal FROM pg_stat_archiver") >= segment,
@@ -161,8 +161,8 @@ def test_a_lost_data_directory_comes_back_with_every_archived_message(
     assert not lost, f"acknowledged with 201 but not restored: {lost}"
     # The instances run again on the release they ran, and serve: no redeploy.
     assert {port: live_release(host, port) for port in ports} == releases
-    assert https.get("/health/ready").status_code == 200
-    post(https, "after the restore")
+    assert writer.get("/health/ready").status_code == 200
+    post(writer, "after the restore")
 
 
 def live_release(host: Any, port: int) -> str:

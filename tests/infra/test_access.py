@@ -112,19 +112,25 @@ def test_writes_without_a_key_have_a_stricter_budget(
 
 
 def curl_many(
-    host: Any, setting: Setting, source: str, claimed: str, path: str, count: int
-) -> list[int]:
-    """`count` GETs of `path` from `source` (an address of the host's loopback) claiming to
-    be `claimed` in X-Forwarded-For, one after the other: their statuses."""
+    host: Any, setting: Setting, batches: list[tuple[str, str, str, int]]
+) -> list[list[int]]:
+    """For each batch (source, claimed, path, count): `count` GETs of `path` from `source`
+    (an address of the host's loopback) claiming to be `claimed` in X-Forwarded-For, one
+    after the other; every batch in one command on the host, with no pause between them
+    (the rate limit's bucket has no time to refill). Their statuses, batch by batch."""
     port = int(setting("nginx_https_port"))
     name = str(setting("nginx_server_name"))
-    url = f"https://{f'[{name}]' if ':' in name else name}:{port}{path}"
-    out = host.check_output(
-        "curl -sk --connect-to ::127.0.0.1:%s --interface %s -H %s"
-        " -o /dev/null -w '%%{http_code}\\n' " + " ".join(["%s"] * count),
-        str(port), source, f"X-Forwarded-For: {claimed}", *[url] * count,
-    )  # fmt: skip
-    return [int(status) for status in out.split()]
+    base = f"https://{f'[{name}]' if ':' in name else name}:{port}"
+    commands, arguments = [], []
+    for source, claimed, path, count in batches:
+        # curl's -o applies to one URL: each URL gets its own.
+        commands.append(
+            "curl -sk --connect-to ::127.0.0.1:%s --interface %s -H %s -w '%%{http_code}\\n' "
+            + " ".join(["-o /dev/null %s"] * count)
+        )
+        arguments += [str(port), source, f"X-Forwarded-For: {claimed}", *[base + path] * count]
+    out = host.check_output(" && echo - && ".join(commands), *arguments)
+    return [[int(status) for status in batch.split()] for batch in out.split("-")]
 
 
 @pytest.mark.destructive  # it floods, from the host itself, as made-up clients
@@ -138,11 +144,17 @@ def test_clients_behind_a_trusted_proxy_count_by_address_ipv6_by_its_64(
     burst = int(setting("nginx_rate_limit_burst"))
     stamp = time.time_ns() % 10**12
     # One IPv6 client empties its budget; another address of the same /64 shares it.
-    first = curl_many(host, setting, proxy, "2001:db8:1:2::a", "/health/live", burst + 15)
-    same_64 = curl_many(host, setting, proxy, "2001:db8:1:2::b", "/health/live", 5)
-    other_64 = curl_many(host, setting, proxy, "2001:db8:1:3::a", f"/health/live?m={stamp}", 5)
     # An untrusted peer's X-Forwarded-For is not believed: it is counted as itself.
-    spoofer = curl_many(host, setting, untrusted, "2001:db8:1:2::a", f"/health/live?u={stamp}", 5)
+    first, same_64, other_64, spoofer = curl_many(
+        host,
+        setting,
+        [
+            (proxy, "2001:db8:1:2::a", "/health/live", burst + 15),
+            (proxy, "2001:db8:1:2::b", "/health/live", 5),
+            (proxy, "2001:db8:1:3::a", f"/health/live?m={stamp}", 5),
+            (untrusted, "2001:db8:1:2::a", f"/health/live?u={stamp}", 5),
+        ],
+    )
     assert 429 in first and set(first) == {200, 429}, first
     assert same_64.count(429) >= 4, same_64
     assert other_64 == [200] * 5, other_64

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hostcheck import Setting
+from hostcheck import ApiKeys, Setting
 from rawhttp import http1
 from tlsprobe import client_context
 
@@ -99,13 +99,15 @@ def test_the_limits_in_force_are_the_settings(host: Any, setting: Setting) -> No
     assert bodies == {str(setting("nginx_client_max_body_size"))}, bodies
 
 
-def hold_a_request(address: str, port: int, context: ssl.SSLContext) -> ssl.SSLSocket:
-    """A connection whose POST has sent its headers and promised a body that never comes:
-    nginx counts it while it waits. Returns the socket, open."""
+def hold_a_request(address: str, port: int, context: ssl.SSLContext, key: str) -> ssl.SSLSocket:
+    """A connection whose POST (with a valid key: a keyless one is refused at once) has sent
+    its headers and promised a body that never comes: nginx counts it while it waits.
+    Returns the socket, open."""
     sock = context.wrap_socket(socket.create_connection((address, port), timeout=5))
     head = http1(
         b"POST /messages HTTP/1.1",
         b"Content-Type: application/json",
+        b"Authorization: Bearer " + key.encode(),
         b"Content-Length: 1000",
     ).replace(b"{host}", address.encode())
     sock.sendall(head.replace(b"Connection: close\r\n", b""))
@@ -114,7 +116,9 @@ def hold_a_request(address: str, port: int, context: ssl.SSLContext) -> ssl.SSLS
 
 @pytest.mark.destructive
 @pytest.mark.usefixtures("spends_rate_budget")
-def test_more_connections_than_the_limit_get_429(host: Any, address: str, setting: Setting) -> None:
+def test_more_connections_than_the_limit_get_429(
+    host: Any, address: str, setting: Setting, api_keys: ApiKeys
+) -> None:
     """nginx_connection_limit requests held open at once, then more: those get 429 from the
     connection limit (paced below the rate limit, so not from that)."""
     limit, port = int(setting("nginx_connection_limit")), int(setting("nginx_https_port"))
@@ -125,7 +129,7 @@ def test_more_connections_than_the_limit_get_429(host: Any, address: str, settin
     try:
         for _ in range(limit + 5):
             time.sleep(0.1)  # 10 r/s: under the rate limit
-            held.append(hold_a_request(address, port, context))
+            held.append(hold_a_request(address, port, context, api_keys.valid))
         time.sleep(1)
         # nginx answers a refused one at once; a held one waits for its body.
         readable, _, _ = select.select(held, [], [], 0)

@@ -31,7 +31,7 @@ VERIFY_ARGS := $(if $(DESTRUCTIVE),,-m "not destructive") --skips=server
 endif
 PLAYBOOK = ansible-playbook -i $(INVENTORY) $(VAULT_ARGS)
 
-.PHONY: help venv host-deps unit-deps image up down deploy release rollback releases backup backups restore verify lint role-docs unit e2e test bench
+.PHONY: help venv host-deps unit-deps image up down deploy release rollback releases backup backups restore upgrade-postgresql verify lint role-docs unit e2e test bench
 
 help:
 	@echo "make up       bring up the local host and deploy to it"
@@ -44,6 +44,7 @@ help:
 	@echo "make backup   a backup now (TYPE=full|diff|incr, default incr)"
 	@echo "make backups  the backups: label, type, times, size, WAL range; the recovery window; the last restore test"
 	@echo "make restore  the database back to the latest state, TARGET_TIME='YYYY-MM-DD HH:MM:SS+00' or TARGET=LABEL"
+	@echo "make upgrade-postgresql  after Debian 12 -> 13: move the data to the new PostgreSQL (pg_upgradecluster), then deploy"
 	@echo "make verify   run the host checks (testinfra) against INVENTORY (DESTRUCTIVE=1: also the fault tests)"
 	@echo "make lint     ruff, mypy, yamllint, ansible-lint (production profile), role READMEs vs argument specs"
 	@echo "make role-docs  rewrite the Role Variables of each role's README from its argument specs"
@@ -110,6 +111,10 @@ restore: venv
 	@$(LOCAL_CHECK)
 	$(PLAYBOOK) ansible/restore.yml $(if $(TARGET_TIME),-e "backup_restore_target_time='$(TARGET_TIME)'") \
 	  $(if $(TARGET),-e backup_restore_target=$(TARGET))
+
+upgrade-postgresql: venv
+	@$(LOCAL_CHECK)
+	$(PLAYBOOK) ansible/upgrade-postgresql.yml
 
 # PYTEST_ARGS: more pytest arguments, e.g. PYTEST_ARGS='-m "not destructive"' (scripts/e2e.sh).
 verify: venv

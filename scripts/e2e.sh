@@ -2,8 +2,10 @@
 # End to end, as a user would: a fresh local host, deployed, verified by the
 # testinfra suite (first the read-only checks a real server gets, on a database
 # with rows in it: they must change no data; then the destructive ones), deployed
-# again (must change nothing), checked in --check mode (must predict no change),
-# then torn down, also when a step fails. Each step says how long it took.
+# again (must change nothing), checked in --check mode (must predict no change); a
+# Debian 12 topology is then upgraded to Debian 13 (tests/upgrade: the deploy refuses
+# the old PostgreSQL cluster, upgrade-postgresql.yml moves the data); then torn down,
+# also when a step fails. Each step says how long it took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,6 +70,25 @@ real_server_verify_is_read_only() {
   ! grep -q -- 'not destructive' <<<"$dry" || { echo "FAIL: $dry" >&2; return 1; }
 }
 
+# Whether every host of the topology boots Debian 12 (the Vagrantfile's default suite).
+on_debian_12() {
+  python3 - "ansible/inventories/${TOPOLOGY:-local}/hosts.yml" <<'PY'
+import sys
+import yaml
+with open(sys.argv[1]) as inventory:
+    hosts = yaml.safe_load(inventory)["all"]["hosts"]
+suites = {(variables or {}).get("local_test_host_suite", "bookworm") for variables in hosts.values()}
+sys.exit(0 if suites == {"bookworm"} else 1)
+PY
+}
+
+# The upgrade to Debian 13 and PostgreSQL 17 (the hosts are Debian 13 afterwards).
+os_upgrade() {
+  scripts/local-host.sh check
+  pytest tests/upgrade -p no:cacheprovider --sudo --hosts=ansible://all \
+    --ansible-inventory="ansible/inventories/${TOPOLOGY:-local}"
+}
+
 # make down: no container of the topology's hosts is left (their network goes with the
 # last host on it, which may be another topology's).
 teardown() {
@@ -103,5 +124,10 @@ timed "the second deploy" changes_nothing
 
 echo "==> --check --diff on the deployed host: no change predicted"
 timed "the check-mode run" changes_nothing --check --diff
+
+if on_debian_12; then
+  echo "==> Debian 12 to 13: the deploy refuses the old cluster, upgrade-postgresql.yml moves it"
+  timed "the upgrade to Debian 13" os_upgrade
+fi
 
 echo "==> end to end: all steps passed"

@@ -1,9 +1,10 @@
 """A deployed Debian 12 host upgraded to Debian 13 as its owner would do it (the sources to
 trixie, `apt full-upgrade`): PostgreSQL 17 arrives beside the 15 cluster that holds the
-data (and, on hosts where Debian makes one, an empty cluster of its own). The next deploy must stop before any change, naming the old cluster and the command;
-`upgrade-postgresql.yml` must move the data into 17 and deploy; every message and applied
-migration is then still there byte for byte, the service is ready, backups go on, and a
-deploy after it changes nothing.
+data (and, on hosts where Debian makes one, an empty cluster of its own). The next deploy
+must stop before any change, naming the old cluster and the command; upgrade-postgresql.yml
+must move the data into 17 and deploy; every message and applied migration is then still
+there byte for byte, the service is ready, backups go on, and a deploy after it changes
+nothing.
 
 It turns the host into a Debian 13 host for good: scripts/e2e.sh runs it on a Debian 12
 local host after everything else, just before tearing the host down:

@@ -115,6 +115,12 @@ def setting(host: Any) -> Setting:
 
 
 @pytest.fixture(scope="module")
+def inventory(request: pytest.FixtureRequest) -> str:
+    """The inventory of the hosts under test (--ansible-inventory), for running playbooks."""
+    return str(request.config.getoption("ansible_inventory"))
+
+
+@pytest.fixture(scope="module")
 def groups(host: Any) -> set[str]:
     """The inventory groups of the host: db, app, web."""
     return set(host.ansible.get_variables()["group_names"])

@@ -19,11 +19,6 @@ def database_host(groups: set[str]) -> None:
         pytest.skip("not a database host")
 
 
-@pytest.fixture(scope="module")
-def inventory(request: Any) -> str:
-    return str(request.config.getoption("ansible_inventory"))
-
-
 def test_wal_is_archived_to_pgbackrest(host: Any, setting: Setting) -> None:
     settings = dict(
         line.split("|")

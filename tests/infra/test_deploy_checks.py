@@ -7,7 +7,6 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -30,11 +29,6 @@ def assert_refused(run: subprocess.CompletedProcess[str], reason: str) -> None:
     assert "changed=0" in run.stdout.split("PLAY RECAP")[-1]
     # Stopped in the first play: no role's play started.
     assert "PLAY [Every host]" not in run.stdout
-
-
-@pytest.fixture(scope="module")
-def inventory(request: Any) -> str:
-    return str(request.config.getoption("ansible_inventory"))
 
 
 @pytest.mark.parametrize(

@@ -12,11 +12,6 @@ import pytest
 from deploys import ROOT, run_playbook
 
 
-@pytest.fixture(scope="module")
-def inventory(request: Any) -> str:
-    return str(request.config.getoption("ansible_inventory"))
-
-
 def refused(inventory: str, variables: dict[str, Any]) -> str:
     run = run_playbook(inventory, "deploy.yml", "--check", "-e", json.dumps(variables))
     assert run.returncode != 0, run.stdout[-3000:]

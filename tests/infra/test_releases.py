@@ -34,11 +34,6 @@ def single_host_only(groups: set[str]) -> None:
         pytest.skip("these faults are staged on a host that carries db, app and web")
 
 
-@pytest.fixture(scope="module")
-def inventory(request: Any) -> str:
-    return str(request.config.getoption("ansible_inventory"))
-
-
 @pytest.fixture(scope="module", autouse=True)
 def repository_release_restored(inventory: str) -> Iterator[None]:
     """Whatever the tests release, the host ends on the repository's code, gated."""

@@ -44,11 +44,6 @@ def single_host_only(groups: set[str]) -> None:
         pytest.skip("the restore tests read the database and the API on one host")
 
 
-@pytest.fixture(scope="module")
-def inventory(request: Any) -> str:
-    return str(request.config.getoption("ansible_inventory"))
-
-
 @pytest.fixture
 def database(setting: Setting) -> str:
     return str(setting("app_database_name"))

@@ -19,40 +19,39 @@ assets = StaticFiles(
 )
 router = APIRouter(include_in_schema=False)
 
-SWAGGER_UI = f"""<!doctype html>
+
+def page(head: str, body: str) -> HTMLResponse:
+    """A documentation page: its own assets only, no inline script."""
+    return HTMLResponse(
+        f"""<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>Messages API</title>
 <link rel="icon" href="{ASSETS_URL}/favicon.png">
-<link rel="stylesheet" href="{ASSETS_URL}/swagger-ui.css">
-<script src="{ASSETS_URL}/swagger-ui-bundle.js" defer></script>
-<script src="{ASSETS_URL}/swagger-init.js" defer></script>
+{head}
 </head>
-<body><div id="swagger-ui"></div></body>
+<body>{body}</body>
 </html>
 """
+    )
 
-REDOC = f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>Messages API</title>
-<link rel="icon" href="{ASSETS_URL}/favicon.png">
-</head>
-<body>
+
+SWAGGER_UI_HEAD = f"""<link rel="stylesheet" href="{ASSETS_URL}/swagger-ui.css">
+<script src="{ASSETS_URL}/swagger-ui-bundle.js" defer></script>
+<script src="{ASSETS_URL}/swagger-init.js" defer></script>"""
+SWAGGER_UI_BODY = '<div id="swagger-ui"></div>'
+REDOC_BODY = f"""
 <redoc spec-url="/openapi.json"></redoc>
 <script src="{ASSETS_URL}/redoc.standalone.js"></script>
-</body>
-</html>
 """
 
 
 @router.get("/docs")
 async def swagger_ui() -> HTMLResponse:
-    return HTMLResponse(SWAGGER_UI)
+    return page(SWAGGER_UI_HEAD, SWAGGER_UI_BODY)
 
 
 @router.get("/redoc")
 async def redoc() -> HTMLResponse:
-    return HTMLResponse(REDOC)
+    return page("", REDOC_BODY)

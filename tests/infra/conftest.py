@@ -127,6 +127,13 @@ def groups(host: Any) -> set[str]:
 
 
 @pytest.fixture
+def single_host(groups: set[str]) -> None:
+    """For the fault tests, staged where one host carries the database, the app and nginx."""
+    if not {"db", "app", "web"} <= groups:
+        pytest.skip("these faults are staged on a host that carries db, app and web")
+
+
+@pytest.fixture
 def ports(host: Any) -> list[int]:
     """The app instances' ports."""
     return app_ports(host)

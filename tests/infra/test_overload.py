@@ -23,7 +23,7 @@ import pytest
 from hostcheck import ApiKeys, Setting
 from loadgen import instances_rss_kib, stored_messages
 
-pytestmark = pytest.mark.destructive
+pytestmark = [pytest.mark.destructive, pytest.mark.usefixtures("single_host")]
 
 GENERATOR = Path(__file__).with_name("overload_client.py")
 CPU_QUOTA = "25%"  # of one core, per instance, for the run
@@ -31,12 +31,6 @@ MEASURE_SECONDS, OVERLOAD_SECONDS, FACTOR = 6, 20, 4
 # The app's wait for a turn (DATABASE_POOL_TIMEOUT, its default), and what may come on top
 # (nginx, TLS, a host shared with other runs).
 POOL_TIMEOUT, MARGIN = 5.0, 3.0
-
-
-@pytest.fixture(autouse=True)
-def single_host_only(groups: set[str]) -> None:
-    if not {"db", "app", "web"} <= groups:
-        pytest.skip("these faults are staged on a host that carries db, app and web")
 
 
 @contextmanager

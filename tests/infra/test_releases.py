@@ -22,16 +22,10 @@ from hostcheck import ApiKeys, Setting, wait_for
 from loadgen import Load, background_load, stored_ids
 
 # Releases, rollbacks, a broken canary: only on hosts made for testing.
-pytestmark = pytest.mark.destructive
+pytestmark = [pytest.mark.destructive, pytest.mark.usefixtures("single_host")]
 
 # A broken canary fails the gate this fast (the deploy's default is 30 s, like Kamal's).
 GATE_TIMEOUT = "app_gate_timeout=10"
-
-
-@pytest.fixture(autouse=True)
-def single_host_only(groups: set[str]) -> None:
-    if not {"db", "app", "web"} <= groups:
-        pytest.skip("these faults are staged on a host that carries db, app and web")
 
 
 @pytest.fixture(scope="module", autouse=True)

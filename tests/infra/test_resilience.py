@@ -34,13 +34,7 @@ from loadgen import (
 )
 
 # Stops services, floods, redeploys: only on hosts made for testing (see `make verify`).
-pytestmark = pytest.mark.destructive
-
-
-@pytest.fixture(autouse=True)
-def single_host_only(groups: set[str]) -> None:
-    if not {"db", "app", "web"} <= groups:
-        pytest.skip("these faults are staged on a host that carries db, app and web")
+pytestmark = [pytest.mark.destructive, pytest.mark.usefixtures("single_host")]
 
 
 def test_postgresql_outage_under_load(

@@ -35,13 +35,7 @@ from deploys import ROOT, run_playbook
 from hostcheck import Setting, wait_for
 
 # Stops the app and PostgreSQL, removes the data directory: only on hosts made for testing.
-pytestmark = pytest.mark.destructive
-
-
-@pytest.fixture(autouse=True)
-def single_host_only(groups: set[str]) -> None:
-    if not {"db", "app", "web"} <= groups:
-        pytest.skip("the restore tests read the database and the API on one host")
+pytestmark = [pytest.mark.destructive, pytest.mark.usefixtures("single_host")]
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ export VAGRANT_DEFAULT_PROVIDER ?= docker
 # The local test hosts: the hosts of ansible/inventories/$(TOPOLOGY), which the
 # Vagrantfile boots (local: the single local host; debian13: the same on Debian 13).
 export TOPOLOGY ?= local
-# What `make test` deploys and verifies, one after the other: the local host on
-# Debian 12, then on Debian 13 (or only the TOPOLOGY given).
-E2E_TOPOLOGIES := $(if $(filter file,$(origin TOPOLOGY)),local debian13,$(TOPOLOGY))
+# What `make test` deploys and verifies, one after the other (or only the TOPOLOGY
+# given): the local host on Debian 12 with every check, on Debian 13 with the
+# read-only ones (make test-full: every one), then the five-host cluster.
+E2E_TOPOLOGIES := $(if $(filter file,$(origin TOPOLOGY)),local debian13:read-only cluster,$(TOPOLOGY))
 LOCAL_INVENTORY := ansible/inventories/$(TOPOLOGY)
 INVENTORY ?= $(LOCAL_INVENTORY)
 # A local inventory's vault opens with its committed (insecure, local-only)
@@ -31,11 +32,12 @@ VERIFY_ARGS := $(if $(DESTRUCTIVE),,-m "not destructive") --skips=server
 endif
 PLAYBOOK = ansible-playbook -i $(INVENTORY) $(VAULT_ARGS)
 
-.PHONY: help venv host-deps unit-deps image up down deploy release rollback releases backup backups restore upgrade-postgresql verify lint role-docs unit e2e test bench
+.PHONY: help venv host-deps unit-deps image up down deploy release rollback releases backup backups restore switchover cluster-status upgrade-postgresql verify lint role-docs unit e2e test test-full bench
 
 help:
 	@echo "make up       bring up the local host and deploy to it"
-	@echo "make test     everything CI runs: lint, the app's tests, fresh Debian 12 and 13 hosts deployed and verified"
+	@echo "make test     everything CI runs: lint, the app's tests, fresh Debian 12 and 13 hosts and a five-host cluster deployed and verified"
+	@echo "make test-full  make test with every check on every topology (about 20 min more)"
 	@echo "make down     destroy the local host and its network"
 	@echo "make deploy   deploy to INVENTORY (default: the local host)"
 	@echo "make release  only a code change: build, ship, migrate, gate on a canary, roll the instances"
@@ -44,6 +46,8 @@ help:
 	@echo "make backup   a backup now (TYPE=full|diff|incr, default incr)"
 	@echo "make backups  the backups: label, type, times, size, WAL range; the recovery window; the last restore test"
 	@echo "make restore  the database back to the latest state, TARGET_TIME='YYYY-MM-DD HH:MM:SS+00' or TARGET=LABEL"
+	@echo "make switchover  a planned change of the PostgreSQL leader (Patroni), to the synchronous replica or TO=NAME"
+	@echo "make cluster-status  the PostgreSQL cluster as Patroni sees it: members, roles, lag"
 	@echo "make upgrade-postgresql  after Debian 12 -> 13: move the data to the new PostgreSQL (pg_upgradecluster), then deploy"
 	@echo "make verify   run the host checks (testinfra) against INVENTORY (DESTRUCTIVE=1: also the fault tests)"
 	@echo "make lint     ruff, mypy, yamllint, ansible-lint (production profile), role READMEs vs argument specs"
@@ -112,6 +116,14 @@ restore: venv
 	$(PLAYBOOK) ansible/restore.yml $(if $(TARGET_TIME),-e "backup_restore_target_time='$(TARGET_TIME)'") \
 	  $(if $(TARGET),-e backup_restore_target=$(TARGET))
 
+switchover: venv
+	@$(LOCAL_CHECK)
+	$(PLAYBOOK) ansible/switchover.yml $(if $(TO),-e postgresql_switchover_to=$(TO))
+
+cluster-status: venv
+	@$(LOCAL_CHECK)
+	$(PLAYBOOK) ansible/cluster-status.yml
+
 upgrade-postgresql: venv
 	@$(LOCAL_CHECK)
 	$(PLAYBOOK) ansible/upgrade-postgresql.yml
@@ -133,10 +145,18 @@ lint: venv
 unit: venv unit-deps
 	pytest tests/app
 
+# Each entry TOPOLOGY[:read-only].
 e2e: host-deps venv image
-	for topology in $(E2E_TOPOLOGIES); do TOPOLOGY=$$topology scripts/e2e.sh || exit 1; done
+	for entry in $(E2E_TOPOLOGIES); do \
+	  TOPOLOGY=$${entry%%:*} E2E_CHECKS=$$([ "$$entry" = "$${entry%%:*}" ] && echo all || echo $${entry#*:}) \
+	    scripts/e2e.sh || exit 1; \
+	done
 
 test: lint unit e2e
+
+# make test with every check on every topology (Debian 13's destructive ones too).
+test-full: lint unit
+	$(MAKE) --no-print-directory e2e E2E_TOPOLOGIES="local debian13 cluster"
 
 role-docs: venv
 	python scripts/role_docs.py

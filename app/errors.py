@@ -3,8 +3,9 @@
 * a request that fails validation: 422 listing the problems, without the input;
 * a method the path does not have: 405 whose Allow lists every method of the path;
 * data the database refused (psycopg2.DataError): 422;
-* no connection free, or the database unreachable: 503 ``database unavailable`` (and
-  ``Retry-After``; a request that cannot start in time gets ``server busy``, core/admission.py);
+* no connection free, the database unreachable or no longer taking writes: 503
+  ``database unavailable`` (and ``Retry-After``; a request that cannot start in time gets
+  ``server busy``, core/admission.py);
 * a client that left before its transaction committed: 499, which nobody reads (the
   transaction was rolled back);
 * anything else: 500 ``internal error`` (the traceback goes to the log only).
@@ -15,6 +16,7 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -99,5 +101,6 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     ClientLeft: client_left,
     psycopg2.OperationalError: database_unavailable,
     psycopg2.InterfaceError: database_unavailable,
+    psycopg2.errors.ReadOnlySqlTransaction: database_unavailable,
     Exception: internal_error,
 }

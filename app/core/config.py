@@ -25,9 +25,12 @@ class Settings(BaseSettings):
 
     database_user: str = Field(min_length=1)
     database_password: SecretStr
+    # One host, or several separated by commas (libpq's multi-host form): with
+    # DATABASE_TARGET_SESSION_ATTRS=read-write the first that takes writes is used.
     database_host: str = Field(min_length=1)
     database_name: str = Field(min_length=1)
     database_port: int = Field(default=5432, ge=1, le=65535)
+    database_target_session_attrs: Literal["any", "read-write"] = "read-write"
     database_pool_size: int = Field(default=16, ge=1, le=1000)
     # libpq waits at least 2 seconds whatever is asked for here.
     database_connect_timeout: int = Field(default=2, ge=1)

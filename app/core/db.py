@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from psycopg2.extensions import connection as Connection
 
@@ -30,7 +31,13 @@ APPLICATION_NAME = "messages"
 logger = logging.getLogger("app.db")
 
 # Errors that mean "the connection (or the server) is gone": the connection is thrown away.
-CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+# A server that no longer takes writes (a leader demoted by Patroni while the connection
+# stayed open) is gone too: a new connection finds the new leader.
+CONNECTION_ERRORS = (
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+    psycopg2.errors.ReadOnlySqlTransaction,
+)
 
 
 class PoolTimeout(Exception):
@@ -50,9 +57,14 @@ def connect_kwargs(settings: Settings) -> dict[str, Any]:
         "user": settings.database_user,
         "password": settings.database_password.get_secret_value(),
         "connect_timeout": settings.database_connect_timeout,
+        # With several hosts in DATABASE_HOST, the first that takes writes.
+        "target_session_attrs": settings.database_target_session_attrs,
         "application_name": APPLICATION_NAME,
         "options": f"-c statement_timeout={int(settings.database_statement_timeout * 1000)}",
-        # Notice a peer that vanished without closing the connection (host crash, network cut).
+        # Notice a peer that vanished without closing the connection (host crash, network cut):
+        # sent data unacknowledged for 5 s fails the connection (a query waiting for its answer
+        # is not affected), and so do unanswered keep-alives on an idle one.
+        "tcp_user_timeout": 5000,
         "keepalives": 1,
         "keepalives_idle": 30,
         "keepalives_interval": 10,

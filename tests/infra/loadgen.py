@@ -33,6 +33,8 @@ class Load:
     """What the clients of a background load saw, as (seconds since start, outcome)."""
 
     outcomes: list[tuple[float, str]] = field(default_factory=list)
+    # The same, with the method: (seconds since start, method, outcome).
+    answers: list[tuple[float, str, str]] = field(default_factory=list)
     created_ids: list[int] = field(default_factory=list)
     # Per message a client PUTs: every text it sent, in order, and whether it got a 2xx.
     puts: dict[int, list[tuple[str, bool]]] = field(default_factory=dict)
@@ -53,9 +55,13 @@ class Load:
                 self.resent += 1
             return client.request(method, url, **kwargs)
 
-    def record(self, started: float, outcome: str, created: int | None = None) -> None:
+    def record(
+        self, started: float, outcome: str, created: int | None = None, method: str = ""
+    ) -> None:
         with self.lock:
-            self.outcomes.append((time.monotonic() - started, outcome))
+            at = time.monotonic() - started
+            self.outcomes.append((at, outcome))
+            self.answers.append((at, method, outcome))
             if created is not None:
                 self.created_ids.append(created)
 
@@ -125,10 +131,10 @@ def background_load(
             except CLOSED_UNANSWERED:
                 with load.lock:
                     load.unanswered_posts.append(text)
-                load.record(started, POST_UNANSWERED)
+                load.record(started, POST_UNANSWERED, method="POST")
                 return
             created = response.json()["id"] if response.status_code == 201 else None
-            load.record(started, str(response.status_code), created)
+            load.record(started, str(response.status_code), created, method="POST")
             return
         text = f"put {number} #{round_}"
         sent = load.puts[int(owned[number].rsplit("/", 1)[1])]
@@ -138,7 +144,7 @@ def background_load(
         response = load.send(client, "PUT", owned[number], json={"message": text})
         with load.lock:
             sent[-1] = (text, response.status_code == 200)
-        load.record(started, str(response.status_code))
+        load.record(started, str(response.status_code), method="PUT")
 
     def client_loop(number: int) -> None:
         with httpx.Client(
@@ -150,9 +156,9 @@ def background_load(
                     if write:
                         write_once(client, number, round_)
                     response = load.send(client, "GET", readable.headers["location"])
-                    load.record(started, str(response.status_code))
+                    load.record(started, str(response.status_code), method="GET")
                 except httpx.HTTPError as error:
-                    load.record(started, type(error).__name__)
+                    load.record(started, type(error).__name__, method="?")
                 round_ += 1
                 time.sleep(PAUSE)
 

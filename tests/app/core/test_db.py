@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from tests.app.harness import AUTH, AppServer, PostgresServer
+from tests.app.harness import AUTH, SUPERUSER_PASSWORD, AppServer, PostgresServer
 
 from api.deps import PoolDep
 
@@ -119,3 +119,48 @@ def test_pool_recovers_connections_broken_in_use(make_app: Callable[..., FastAPI
     with TestClient(app, headers=AUTH) as test_client:
         assert test_client.get("/test/kill-self").status_code == 503
         assert test_client.get("/messages").status_code == 200
+
+
+def app_backends(postgres: PostgresServer) -> set[int]:
+    """The server processes of the app's connections (application_name messages)."""
+    conn = postgres.connect("postgres", SUPERUSER_PASSWORD, "postgres")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'messages'")
+            return {int(row[0]) for row in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def set_read_only(postgres: PostgresServer, read_only: bool) -> None:
+    """What a leader's demotion looks like to its open connections: writes refused."""
+    if read_only:
+        postgres.superuser_sql("ALTER SYSTEM SET default_transaction_read_only = on")
+    else:
+        postgres.superuser_sql("ALTER SYSTEM RESET default_transaction_read_only")
+    postgres.superuser_sql("SELECT pg_reload_conf()")
+    time.sleep(0.5)  # each backend rereads the settings before its next command
+
+
+@pytest.mark.usefixtures("empty_table")
+def test_a_server_that_stops_taking_writes_gives_503_and_loses_its_connections(
+    app_server: AppServer, postgres: PostgresServer
+) -> None:
+    """A demoted leader (Patroni's switchover or failover, as the pool sees it): writes get
+    503 (not 500), every pooled connection to it is dropped, and new ones refuse it
+    (target_session_attrs=read-write); once a server takes writes, the next write succeeds."""
+    with httpx.Client(headers=AUTH, base_url=app_server.base_url, timeout=10) as http:
+        for n in range(2):
+            assert http.post("/messages", json={"message": f"before {n}"}).status_code == 201
+        pooled = app_backends(postgres)
+        assert pooled
+        try:
+            set_read_only(postgres, True)
+            refused = [http.post("/messages", json={"message": "to a replica"}) for _ in range(3)]
+            assert [r.status_code for r in refused] == [503] * 3, [r.text for r in refused]
+            assert {r.json()["detail"] for r in refused} == {"database unavailable"}
+            assert not pooled & app_backends(postgres), "a connection to it stayed in the pool"
+        finally:
+            set_read_only(postgres, False)
+        assert http.post("/messages", json={"message": "after"}).status_code == 201
+    assert postgres.count_messages() == 3

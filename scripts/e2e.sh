@@ -14,6 +14,8 @@
 # single host's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The local inventories' vault opens with its committed (insecure, local-only) password.
+export ANSIBLE_VAULT_PASSWORD_FILE="$PWD/ansible/inventories/${TOPOLOGY:-local}/vault-password-INSECURE-local-only.txt"
 
 playbook() {
   ansible-playbook -i "ansible/inventories/${TOPOLOGY:-local}" ansible/deploy.yml "$@"

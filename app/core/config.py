@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     database_name: str = Field(min_length=1)
     database_port: int = Field(default=5432, ge=1, le=65535)
     database_target_session_attrs: Literal["any", "read-write"] = "read-write"
+    # TLS to PostgreSQL: verify-full checks the server's certificate against
+    # DATABASE_SSLROOTCERT and its name (or address) against DATABASE_HOST.
+    database_sslmode: Literal[
+        "disable", "allow", "prefer", "require", "verify-ca", "verify-full"
+    ] = "prefer"
+    database_sslrootcert: str | None = Field(default=None, min_length=1)
     database_pool_size: int = Field(default=16, ge=1, le=1000)
     # libpq waits at least 2 seconds whatever is asked for here.
     database_connect_timeout: int = Field(default=2, ge=1)

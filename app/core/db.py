@@ -50,7 +50,10 @@ class ClientLeft(Exception):
 
 def connect_kwargs(settings: Settings) -> dict[str, Any]:
     """Arguments for psycopg2.connect(), shared by the pool and the migrations."""
-    return {
+    tls: dict[str, str] = {"sslmode": settings.database_sslmode}
+    if settings.database_sslrootcert:
+        tls["sslrootcert"] = settings.database_sslrootcert
+    return tls | {
         "host": settings.database_host,
         "port": settings.database_port,
         "dbname": settings.database_name,

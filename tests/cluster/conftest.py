@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import testinfra
-from hostcheck import ApiKeys, host_setting, inventory_value
+from hostcheck import ApiKeys, host_setting
 from members import Cluster
 
 LOCAL_NETWORK_PREFIX = "192.168.56."
@@ -61,11 +61,7 @@ def tls_context(cluster: Cluster) -> ssl.SSLContext:
 
 @pytest.fixture(scope="session")
 def api_keys(cluster: Cluster) -> ApiKeys:
-    lb = cluster.lb()
-    entries = inventory_value(lb, "app_api_keys") or []
-    deploy = str(inventory_value(lb, "app_deploy_api_key"))
-    valid = [str(entry["key"]) for entry in entries if not entry.get("revoked")]
-    return ApiKeys(valid[0], deploy, None)
+    return ApiKeys.of(cluster.lb())
 
 
 @pytest.fixture

@@ -186,11 +186,7 @@ def https(page_url: str, tls_context: ssl.SSLContext) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def api_keys(host: Any) -> ApiKeys:
-    entries = inventory_value(host, "app_api_keys") or []
-    deploy = str(inventory_value(host, "app_deploy_api_key"))
-    valid = [str(entry["key"]) for entry in entries if not entry.get("revoked")]
-    revoked = [str(entry["key"]) for entry in entries if entry.get("revoked")]
-    return ApiKeys(valid[0] if valid else deploy, deploy, revoked[0] if revoked else None)
+    return ApiKeys.of(host)
 
 
 @pytest.fixture(scope="module")

@@ -124,6 +124,15 @@ class ApiKeys:
     def header(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.valid}"}
 
+    @classmethod
+    def of(cls, host: Any) -> "ApiKeys":
+        """The keys of the host's inventory and vault."""
+        entries = inventory_value(host, "app_api_keys") or []
+        deploy = str(inventory_value(host, "app_deploy_api_key"))
+        valid = [str(entry["key"]) for entry in entries if not entry.get("revoked")]
+        revoked = [str(entry["key"]) for entry in entries if entry.get("revoked")]
+        return cls(valid[0] if valid else deploy, deploy, revoked[0] if revoked else None)
+
 
 @dataclass(frozen=True)
 class AppLimits:

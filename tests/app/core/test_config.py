@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from core import config
+from core import config, db
 
 UVICORN = [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1", "--port", "0"]
 IMPORT = [sys.executable, "-c", "import main"]
@@ -67,6 +67,21 @@ def test_defaults(environ: Any) -> None:
     assert settings.migrate_on_startup is True
     assert settings.log_level == "info"
     assert "secret-password-value" not in repr(settings)
+    # Several hosts in DATABASE_HOST: the one that takes writes.
+    assert settings.database_target_session_attrs == "read-write"
+    assert (settings.database_sslmode, settings.database_sslrootcert) == ("prefer", None)
+
+
+def test_tls_to_postgresql_reaches_libpq(environ: Any) -> None:
+    """What the tiers' hosts set (ansible/group_vars/all.yml): libpq gets it as is."""
+    environ.setenv("DATABASE_HOST", "10.0.0.23,10.0.0.24")
+    environ.setenv("DATABASE_SSLMODE", "verify-full")
+    environ.setenv("DATABASE_SSLROOTCERT", "/etc/ssl/fastapi-postgres/ca.crt")
+    arguments = db.connect_kwargs(config.load_settings())
+    assert arguments["host"] == "10.0.0.23,10.0.0.24"
+    assert arguments["target_session_attrs"] == "read-write"
+    assert arguments["sslmode"] == "verify-full"
+    assert arguments["sslrootcert"] == "/etc/ssl/fastapi-postgres/ca.crt"
 
 
 @pytest.mark.parametrize(
@@ -82,6 +97,9 @@ def test_defaults(environ: Any) -> None:
         ("LOG_LEVEL", "loud", "LOG_LEVEL: Input should be"),
         ("DATABASE_HOST", "", "DATABASE_HOST: String should have at least 1 character"),
         ("DATABASE_PASSWORD", None, "DATABASE_PASSWORD: Field required"),
+        ("DATABASE_SSLMODE", "verify", "DATABASE_SSLMODE: Input should be"),
+        ("DATABASE_TARGET_SESSION_ATTRS", "primary", "DATABASE_TARGET_SESSION_ATTRS: Input"),
+        ("DATABASE_SSLROOTCERT", "", "DATABASE_SSLROOTCERT: String should have at least 1"),
     ],
 )
 def test_bad_settings_are_named(environ: Any, name: str, value: str | None, expected: str) -> None:

@@ -14,7 +14,9 @@
 # single host's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The local inventories' vault opens with its committed (insecure, local-only) password.
+# The project's Ansible settings (testinfra's inventory then has ansible/group_vars too), and
+# the local inventories' vault, which opens with its committed (insecure, local-only) password.
+export ANSIBLE_CONFIG="$PWD/ansible/ansible.cfg"
 export ANSIBLE_VAULT_PASSWORD_FILE="$PWD/ansible/inventories/${TOPOLOGY:-local}/vault-password-INSECURE-local-only.txt"
 
 playbook() {

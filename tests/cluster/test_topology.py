@@ -8,7 +8,8 @@ import sys
 from typing import Any
 
 import httpx
-from members import RUNNING, roles
+from hostcheck import host_setting, inventory_value
+from members import RUNNING, leader, roles
 
 # Every port a tier serves on the private network (the app's instances: two per host here).
 PORTS = [22, 80, 443, 2379, 2380, 5432, 8001, 8002, 8008]
@@ -130,3 +131,81 @@ def test_the_firewalls_let_through_exactly_the_tiers_traffic(cluster: Any) -> No
                     f"{source or 'outside'} -> {target}:{port} {outcome}, not {want}"
                 )
     assert not differences, "\n".join(differences)
+
+
+def psql(host: Any, query: str, database: str = "postgres") -> list[str]:
+    out = host.check_output("runuser -u postgres -- psql -XAtq -d %s -c %s", database, query)
+    return [line for line in out.splitlines() if line]
+
+
+def test_the_app_and_the_replica_reach_postgresql_over_tls(
+    cluster: Any, writer: httpx.Client
+) -> None:
+    """On the leader, every connection from another host (the app's, the replica's
+    walsender) is encrypted."""
+    assert writer.get("/messages?limit=1").status_code == 200  # the app holds connections
+    host = cluster.hosts[leader(cluster)]
+    rows = psql(
+        host,
+        "SELECT a.backend_type, a.client_addr, s.ssl FROM pg_stat_activity a"
+        " JOIN pg_stat_ssl s USING (pid) WHERE a.client_addr IS NOT NULL",
+    )
+    kinds = {row.split("|")[0] for row in rows}
+    assert {"client backend", "walsender"} <= kinds, rows
+    assert all(row.endswith("|t") for row in rows), rows
+
+
+def test_pg_hba_admits_each_peer_by_address_with_tls_only(cluster: Any) -> None:
+    """The leader's pg_hba.conf (Patroni's): one hostssl line per app host for the app's
+    roles, per database host for replication and pg_rewind, the postgres system user on
+    the socket, and nothing wider."""
+    lb = cluster.lb()
+    database = inventory_value(lb, "app_database_name")
+    users = (
+        f"{inventory_value(lb, 'app_database_owner')},{inventory_value(lb, 'app_database_user')}"
+    )
+    replication = host_setting(lb, "postgresql_replication_user")
+    rewind = host_setting(lb, "postgresql_rewind_user")
+    expected = {"local all postgres peer"}
+    for name in cluster.group("app"):
+        expected.add(f"hostssl {database} {users} {cluster.addresses[name]}/32 scram-sha-256")
+    for name in cluster.group("db"):
+        address = cluster.addresses[name]
+        expected.add(f"hostssl replication {replication} {address}/32 scram-sha-256")
+        expected.add(f"hostssl postgres {rewind} {address}/32 scram-sha-256")
+    for name in cluster.group("db"):
+        lines = psql(
+            cluster.hosts[name],
+            "SELECT concat_ws(' ', type, array_to_string(database, ','),"
+            " array_to_string(user_name, ','),"
+            " address || '/' || masklen(netmask::inet), auth_method)"
+            " FROM pg_hba_file_rules WHERE error IS NULL",
+        )
+        seen = set(lines)
+        assert seen == expected, (name, seen ^ expected)
+
+
+CONNECT_WITHOUT_TLS = """
+import os, psycopg2
+try:
+    psycopg2.connect(host=os.environ["TARGET"], port=os.environ["DATABASE_PORT"],
+                     dbname=os.environ["DATABASE_NAME"], user=os.environ["DATABASE_USER"],
+                     password=os.environ["DATABASE_PASSWORD"], sslmode="disable", connect_timeout=5)
+except psycopg2.OperationalError as error:
+    print(str(error).strip().splitlines()[-1])
+else:
+    print("connected")
+"""
+
+
+def test_a_connection_without_tls_is_refused(cluster: Any) -> None:
+    """From an app host, with the app's own role and password but sslmode=disable."""
+    app = cluster.hosts[cluster.group("app")[0]]
+    target = cluster.addresses[leader(cluster)]
+    said = app.check_output(
+        "set -a && . /etc/messages/messages.env && TARGET=%s"
+        " /opt/messages/current/venv/bin/python -c %s",
+        target,
+        CONNECT_WITHOUT_TLS,
+    )
+    assert "no encryption" in said, said

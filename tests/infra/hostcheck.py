@@ -28,16 +28,33 @@ def role_default(name: str) -> Any:
     return role_defaults(name.split("_", 1)[0])[name]
 
 
+# A plain reference to another setting, "{{ name }}" or "{{ name | default(other) }}".
+REFERENCE = r"{{\s*(\w+)\s*(?:\|\s*default\((\w+)\)\s*)?}}"
+
+
 def host_setting(host: Any, name: str) -> Any:
-    """A variable of the host as the inventory sets it, else the role's default."""
+    """A variable of the host as the inventory sets it, else the role's default. A value
+    made of plain references is filled in here; any other expression of the inventory's
+    (ansible/group_vars/all.yml derives some from the host's groups) is evaluated by
+    Ansible itself, for this host."""
     value = host.ansible.get_variables().get(name)
-    if value is None:
+    from_inventory = value is not None
+    if not from_inventory:
         value = role_default(name)
-    if isinstance(value, str) and "{{" in value:
-        value = render(host, value)
-    if isinstance(value, str) and "{{" in value:
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        if "{" not in re.sub(REFERENCE, "", value):
+            value = render(host, value)
+        elif from_inventory:
+            value = evaluated(host, name)
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
         pytest.fail(f"{name} is an expression ({value}): set it in the inventory to verify it")
     return value
+
+
+def evaluated(host: Any, name: str) -> Any:
+    """The value Ansible gives the host's variable (a debug task on the controller: nothing
+    reaches the host)."""
+    return host.ansible("debug", f"var={name}", check=False)[name]
 
 
 def inventory_value(host: Any, name: str) -> Any:
@@ -70,7 +87,7 @@ def render(host: Any, text: str) -> str:
             name = fallback
         return str(host_setting(host, name))
 
-    return re.sub(r"{{\s*(\w+)\s*(?:\|\s*default\((\w+)\)\s*)?}}", value, text)
+    return re.sub(REFERENCE, value, text)
 
 
 def app_instance_count(host: Any) -> int:

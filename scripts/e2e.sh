@@ -7,8 +7,8 @@
 # the old PostgreSQL cluster, upgrade-postgresql.yml moves the data); then torn down,
 # also when a step fails. Each step says how long it took.
 #
-# E2E_CHECKS=read-only leaves out the destructive checks (make test does so on Debian 13:
-# Debian 12's run has them; make test-full runs them on both). A topology with several
+# E2E_CHECKS=read-only leaves out the destructive checks (make e2e
+# E2E_TOPOLOGIES=debian13:read-only). A topology with several
 # database hosts (the cluster) gets the cluster's own checks (tests/cluster: the tiers'
 # firewall matrix, a killed leader, a switchover, a stopped app host) instead of the
 # single host's.

@@ -16,7 +16,6 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 import psycopg2
-import psycopg2.errors
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -25,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 
 from core.admission import RETRY_AFTER_SECONDS
-from core.db import ClientLeft, PoolTimeout
+from core.db import CONNECTION_ERRORS, ClientLeft, PoolTimeout
 
 logger = logging.getLogger("app")
 
@@ -99,8 +98,6 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     psycopg2.DataError: data_error,
     PoolTimeout: database_unavailable,
     ClientLeft: client_left,
-    psycopg2.OperationalError: database_unavailable,
-    psycopg2.InterfaceError: database_unavailable,
-    psycopg2.errors.ReadOnlySqlTransaction: database_unavailable,
+    **dict.fromkeys(CONNECTION_ERRORS, database_unavailable),
     Exception: internal_error,
 }

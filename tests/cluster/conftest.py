@@ -33,10 +33,7 @@ def cluster(request: pytest.FixtureRequest) -> Cluster:
     hosts, addresses = {}, {}
     for name in groups["all"]:
         host = testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}", sudo=True)
-        variables = host.ansible.get_variables()
-        addresses[name] = str(variables.get("private_address", variables["ansible_host"]))
-        if "{{" in addresses[name]:
-            addresses[name] = str(variables["ansible_host"])
+        addresses[name] = str(host_setting(host, "private_address"))
         ensure_local_test_host(addresses[name])
         hosts[name] = host
     if len(groups.get("db", [])) < 2:

@@ -3,7 +3,6 @@ port only the database hosts reach), and the hosts' containers (the local cluste
 
 import json
 import subprocess
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,16 +46,6 @@ def leader(cluster: Any, ask: str | None = None) -> str | None:
 def roles(cluster: Any, ask: str | None = None) -> dict[str, tuple[str, str]]:
     """{member: (role, state)}."""
     return {m["name"]: (m["role"], m["state"]) for m in members(cluster, ask)}
-
-
-def wait_until(condition: Any, seconds: float, step: float = 1) -> float | None:
-    """Seconds until condition() held, or None."""
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if condition():
-            return time.monotonic() - start
-        time.sleep(step)
-    return None
 
 
 def container(name: str) -> str:

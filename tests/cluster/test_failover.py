@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 from deploys import run_playbook
-from hostcheck import ApiKeys
+from hostcheck import ApiKeys, wait_for
 from loadgen import Load, background_load
-from members import RUNNING, Cluster, container, docker, leader, roles, wait_until
+from members import RUNNING, Cluster, container, docker, leader, roles
 
 pytestmark = pytest.mark.destructive
 
@@ -61,7 +61,7 @@ def healthy(cluster: Cluster) -> None:
             "sync_standby",
         ]
 
-    assert wait_until(whole, 60, step=2) is not None, roles(cluster)
+    assert wait_for(whole, 60, step=2) is not None, roles(cluster)
 
 
 def test_a_killed_leader_is_replaced_and_no_acknowledged_write_is_lost(
@@ -79,8 +79,7 @@ def test_a_killed_leader_is_replaced_and_no_acknowledged_write_is_lost(
         time.sleep(5)
         returns.append(old)
         docker("kill", container(old))
-        killed = time.monotonic()
-        back = wait_until(lambda: writes_again(writer), WRITES_BACK_WITHIN + 30, step=0.5)
+        back = wait_for(lambda: writes_again(writer), WRITES_BACK_WITHIN + 30, step=0.5)
         time.sleep(5)
     assert back is not None and back <= WRITES_BACK_WITHIN, f"writes back after {back} s"
     assert leader(cluster, survivor) == survivor
@@ -90,9 +89,8 @@ def test_a_killed_leader_is_replaced_and_no_acknowledged_write_is_lost(
 
     docker("start", container(old))
     returns.remove(old)
-    took = wait_until(lambda: rejoined(cluster, old, survivor), REJOINS_WITHIN, step=2)
+    took = wait_for(lambda: rejoined(cluster, old, survivor), REJOINS_WITHIN, step=2)
     assert took is not None, f"{old} did not rejoin: {roles(cluster, survivor)}"
-    assert time.monotonic() - killed > 0
 
 
 def test_a_switchover_under_load_costs_at_most_5_seconds_of_503s(
@@ -154,9 +152,9 @@ def test_a_stopped_app_host_fails_no_read_and_rejoins_the_pool(
         docker("start", container(name))
         returns.remove(name)
         host = cluster.hosts[name]
-        assert wait_until(lambda: booted(host), 60)
+        assert wait_for(lambda: booted(host), 60, step=1)
         lb = cluster.addresses[cluster.group("web")[0]]
-        back = wait_until(lambda: connections_from(host, lb) > 0, 30)
+        back = wait_for(lambda: connections_from(host, lb) > 0, 30, step=1)
     assert back is not None, f"{name} got no request within 30 s of its return"
     failed = failures(load)
     assert [f for f in failed if f[1] != "POST"] == [], failed

@@ -103,13 +103,14 @@ def app_ports(host: Any) -> list[int]:
     return list(range(base, base + app_instance_count(host)))
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 15) -> float | None:
-    """Seconds until condition() held, or None if it did not within `seconds`."""
+def wait_for(condition: Callable[[], bool], seconds: float = 15, step: float = 0.1) -> float | None:
+    """Seconds until condition() held (asked every `step` seconds), or None if it did not
+    within `seconds`."""
     start = time.monotonic()
     while time.monotonic() - start < seconds:
         if condition():
             return time.monotonic() - start
-        time.sleep(0.1)
+        time.sleep(step)
     return None
 
 

@@ -1,17 +1,20 @@
 """``main.create_app``: the settings and the pool live on each app's ``app.state``, the
 lifespan sets them up, and the OpenAPI schema documents what the routes enforce."""
 
+import re
+import sys
 from collections.abc import Callable
 
 import httpx
 from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from tests.app.harness import AUTH
 from tests.app.helpers import MAX_LENGTH
 
 from core.db import Pool
-from models import MAX_ID, TEXT_PATTERN
+from models import MAX_ID, TEXT_PATTERN, MessageIn
 
 
 def text_schema(client: httpx.Client) -> dict[str, object]:
@@ -94,3 +97,24 @@ def test_thread_limit_follows_pool_size(make_app: Callable[..., FastAPI]) -> Non
 
     with TestClient(app, headers=AUTH) as test_client:
         assert test_client.get("/test/threads").json() == 6
+
+
+def test_the_text_pattern_accepts_exactly_what_the_validator_accepts() -> None:
+    """Every character alone, read by Python's regex engine both ways (clients such as
+    schemathesis read ``\\s`` and ``\\d`` as ASCII only): the schema must not promise a
+    message the API then refuses, as a pattern written with ``\\s`` did for U+0085."""
+    unicode_pattern = re.compile(TEXT_PATTERN)
+    ascii_pattern = re.compile(TEXT_PATTERN, re.ASCII)
+    disagreements = []
+    for code_point in range(sys.maxunicode + 1):
+        if 0xD800 <= code_point <= 0xDFFF:  # lone surrogates: not text, refused on their own
+            continue
+        text = chr(code_point)
+        try:
+            MessageIn(message=text)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        if {bool(unicode_pattern.match(text)), bool(ascii_pattern.match(text))} != {accepted}:
+            disagreements.append(f"U+{code_point:04X}")
+    assert not disagreements

@@ -13,7 +13,9 @@ MAX_ID = 2**63 - 1
 # whitespace is spelled out rather than written \s, whose meaning differs between regex
 # dialects: ECMA-262's (the one JSON Schema names) leaves out U+0085 and U+001C-U+001F and
 # adds U+FEFF, and clients such as schemathesis read \s as ASCII only.
-PYTHON_WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+PYTHON_WHITESPACE = (
+    r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 TEXT_PATTERN = rf"^[^\x00]*[^\x00{PYTHON_WHITESPACE}][^\x00]*$"
 
 

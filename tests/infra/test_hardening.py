@@ -186,6 +186,19 @@ def test_legal_banner_is_shown_before_logins(host: Any, setting: Setting) -> Non
         assert " ".join(host.file(path).content_string.split()) == banner, path
 
 
+def test_restricted_paths_keep_their_mode_when_packages_bring_them(
+    host: Any, setting: Setting
+) -> None:
+    """dpkg holds the modes (a stat override), so a package installed or upgraded after the
+    deploy (e2fsprogs brings /etc/cron.d) cannot open them again."""
+    overrides = host.check_output("dpkg-statoverride --list").splitlines()
+    for restricted in setting("hardening_restricted_paths"):
+        mode = int(restricted["mode"], 8)
+        assert f"root root {mode:o} {restricted['path']}" in overrides, restricted
+        if host.file(restricted["path"]).exists:
+            assert host.file(restricted["path"]).mode == mode, restricted
+
+
 def test_logins_get_a_private_tmpdir(host: Any) -> None:
     assert host.package("libpam-tmpdir").is_installed
     assert host.file("/etc/pam.d/common-session").contains("pam_tmpdir.so")

@@ -2,6 +2,8 @@
 vault as the hosts under test), and reading what a run and the host's units say."""
 
 import re
+import secrets
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,21 @@ def playbook(
 ) -> "subprocess.CompletedProcess[str]":
     """ansible-playbook deploy.yml against the inventory under test, output captured."""
     return run_playbook(inventory, "deploy.yml", *arguments, timeout=timeout)
+
+
+def app_copy(tmp_path: Path, change: str = "") -> Path:
+    """A copy of the app's code with a unique comment (so a new release) and `change`
+    appended to main.py."""
+    source = tmp_path / "app"
+    shutil.copytree(ROOT / "app", source, ignore=shutil.ignore_patterns("__pycache__"))
+    main = source / "main.py"
+    main.write_text(main.read_text() + f"\n# release {secrets.token_hex(4)}\n{change}")
+    return source
+
+
+def release(inventory: str, source: Path, *extra: str) -> "subprocess.CompletedProcess[str]":
+    """release.yml with the app's code taken from `source`."""
+    return run_playbook(inventory, "release.yml", "-e", f"app_source_dir={source}", *extra)
 
 
 def recap_counts(output: str) -> dict[str, dict[str, int]]:

@@ -9,15 +9,13 @@ repository's release again, as the deploy left it.
 
 import json
 import re
-import secrets
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from deploys import ROOT, run_playbook
+from deploys import ROOT, app_copy, release, run_playbook
 from hostcheck import ApiKeys, Setting, wait_for
 from loadgen import Load, background_load, stored_ids
 
@@ -34,20 +32,6 @@ def repository_release_restored(inventory: str) -> Iterator[None]:
     yield
     run = run_playbook(inventory, "release.yml")
     assert run.returncode == 0, run.stdout[-3000:]
-
-
-def app_copy(tmp_path: Path, change: str = "") -> Path:
-    """A copy of the app's code with a unique comment (so a new release) and `change`
-    appended to main.py."""
-    source = tmp_path / "app"
-    shutil.copytree(ROOT / "app", source, ignore=shutil.ignore_patterns("__pycache__"))
-    main = source / "main.py"
-    main.write_text(main.read_text() + f"\n# release {secrets.token_hex(4)}\n{change}")
-    return source
-
-
-def release(inventory: str, source: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run_playbook(inventory, "release.yml", "-e", f"app_source_dir={source}", *extra)
 
 
 def audit(host: Any, setting: Setting) -> list[dict[str, Any]]:

@@ -13,23 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploys import app_copy, release, run_playbook
+from deploys import GATE_TIMEOUT, app_copy, release, release_repository
 from hostcheck import ApiKeys, app_ports, host_setting
 from loadgen import Load, background_load
 from members import Cluster, container, leader
 
 pytestmark = pytest.mark.destructive
 
-# A broken canary fails the gate this fast (the deploy's default is 30 s).
-GATE_TIMEOUT = "app_gate_timeout=10"
-
 
 @pytest.fixture(scope="module", autouse=True)
 def repository_release_restored(inventory: str) -> Iterator[None]:
-    """Whatever the tests release, the app hosts end on the repository's code, gated."""
     yield
-    run = run_playbook(inventory, "release.yml")
-    assert run.returncode == 0, run.stdout[-3000:]
+    release_repository(inventory)
 
 
 def releases_running(cluster: Cluster, name: str) -> list[str]:

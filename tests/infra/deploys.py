@@ -31,6 +31,10 @@ def playbook(
     return run_playbook(inventory, "deploy.yml", *arguments, timeout=timeout)
 
 
+# A broken canary fails the gate this fast (the deploy's default is 30 s, like Kamal's).
+GATE_TIMEOUT = "app_gate_timeout=10"
+
+
 def app_copy(tmp_path: Path, change: str = "") -> Path:
     """A copy of the app's code with a unique comment (so a new release) and `change`
     appended to main.py."""
@@ -44,6 +48,12 @@ def app_copy(tmp_path: Path, change: str = "") -> Path:
 def release(inventory: str, source: Path, *extra: str) -> "subprocess.CompletedProcess[str]":
     """release.yml with the app's code taken from `source`."""
     return run_playbook(inventory, "release.yml", "-e", f"app_source_dir={source}", *extra)
+
+
+def release_repository(inventory: str) -> None:
+    """Whatever a test released, the app hosts end on the repository's code, gated."""
+    run = run_playbook(inventory, "release.yml")
+    assert run.returncode == 0, run.stdout[-3000:]
 
 
 def recap_counts(output: str) -> dict[str, dict[str, int]]:

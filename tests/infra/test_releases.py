@@ -15,23 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploys import ROOT, app_copy, release, run_playbook
+from deploys import GATE_TIMEOUT, ROOT, app_copy, release, release_repository, run_playbook
 from hostcheck import ApiKeys, Setting, wait_for
 from loadgen import Load, background_load, stored_ids
 
 # Releases, rollbacks, a broken canary: only on hosts made for testing.
 pytestmark = [pytest.mark.destructive, pytest.mark.usefixtures("single_host")]
 
-# A broken canary fails the gate this fast (the deploy's default is 30 s, like Kamal's).
-GATE_TIMEOUT = "app_gate_timeout=10"
-
 
 @pytest.fixture(scope="module", autouse=True)
 def repository_release_restored(inventory: str) -> Iterator[None]:
-    """Whatever the tests release, the host ends on the repository's code, gated."""
     yield
-    run = run_playbook(inventory, "release.yml")
-    assert run.returncode == 0, run.stdout[-3000:]
+    release_repository(inventory)
 
 
 def audit(host: Any, setting: Setting) -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@ restart (drained), gated, put back; a broken release stops at the first host, wh
 on its release, and the hosts after it are never touched. Every answer counts: no request
 may fail, and every write answered 201 is in the database afterwards."""
 
-import json
 import re
 import subprocess
 import threading
@@ -13,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploys import GATE_TIMEOUT, app_copy, release, release_repository
+from deploys import (
+    GATE_TIMEOUT,
+    app_copy,
+    audit,
+    current,
+    last_release,
+    release,
+    release_repository,
+    running,
+)
 from hostcheck import ApiKeys, app_ports, host_setting
 from loadgen import Load, background_load
 from members import Cluster, container, leader
@@ -27,28 +35,12 @@ def repository_release_restored(inventory: str) -> Iterator[None]:
     release_repository(inventory)
 
 
-def releases_running(cluster: Cluster, name: str) -> list[str]:
-    """The release each instance of the app host says it runs."""
-    host, address = cluster.hosts[name], cluster.addresses[name]
-    return [
-        json.loads(host.check_output("curl -fsS http://%s:%s/health/live", address, str(port)))[
-            "releaseId"
-        ]
-        for port in app_ports(host)
-    ]
-
-
-def current(cluster: Cluster, name: str) -> str:
-    host = cluster.hosts[name]
-    return Path(host.check_output("readlink %s/current", host_setting(host, "app_root"))).name
-
-
-def last_run(cluster: Cluster, name: str) -> dict[str, Any]:
-    """The audit log's newest entry on the app host."""
-    host = cluster.hosts[name]
-    lines = host.file(host_setting(host, "app_audit_log")).content_string.splitlines()
-    entry: dict[str, Any] = json.loads(lines[-1])
-    return entry
+def deployed(cluster: Cluster) -> dict[str, tuple[str, list[str]]]:
+    """Per app host: the release `current` names, and the one each instance runs."""
+    return {
+        name: (current(cluster.hosts[name]), running(cluster.hosts[name]))
+        for name in cluster.group("app")
+    }
 
 
 class DrainWatch:
@@ -114,10 +106,10 @@ def test_a_release_rolls_out_one_drained_app_host_at_a_time_with_no_failed_reque
     ):
         run = release(inventory, app_copy(tmp_path))
     assert run.returncode == 0, run.stdout[-3000:]
-    new = last_run(cluster, apps[0])["release"]
+    new = last_release(cluster.hosts[apps[0]])
     for name in apps:
-        assert current(cluster, name) == new, name
-        assert releases_running(cluster, name) == [new] * len(app_ports(cluster.hosts[name]))
+        assert current(cluster.hosts[name]) == new, name
+        assert running(cluster.hosts[name]) == [new] * len(app_ports(cluster.hosts[name]))
     # Each app host out of the upstream on its own, in inventory order, and all back at the end.
     empty = frozenset[str]()
     expected = [empty]
@@ -132,21 +124,17 @@ def test_a_broken_release_stops_at_the_first_app_host(
     tmp_path: Path,
 ) -> None:  # fmt: skip
     first, *others = cluster.group("app")
-    before = {
-        name: (current(cluster, name), releases_running(cluster, name))
-        for name in cluster.group("app")
-    }
+    before = deployed(cluster)
     source = app_copy(tmp_path, "raise RuntimeError('broken on purpose')\n")
     with background_load(page_url, tls_context, api_keys.valid, seconds=300) as (load, _):
         run = release(inventory, source, "-e", GATE_TIMEOUT)
     assert run.returncode != 0, run.stdout[-3000:]
-    broken = last_run(cluster, first)
+    broken = audit(cluster.hosts[first])[-1]
     assert broken["result"] == "failed", broken
     assert broken["reason"].startswith(f"release {broken['release']} failed the gate"), broken
     for name in others:
-        stopped = last_run(cluster, name)
+        stopped = audit(cluster.hosts[name])[-1]
         assert stopped["result"] == "failed", stopped
         assert stopped["reason"].startswith(f"the run failed on {first}"), stopped
-    for name, (link, running) in before.items():
-        assert (current(cluster, name), releases_running(cluster, name)) == (link, running), name
+    assert deployed(cluster) == before
     assert_clients_saw_no_failure(cluster, load)

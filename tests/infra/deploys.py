@@ -1,12 +1,16 @@
 """Running the project's playbooks from a test, as a user would (the same inventory and
 vault as the hosts under test), and reading what a run and the host's units say."""
 
+import functools
+import json
 import re
 import secrets
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+
+from hostcheck import app_ports, host_setting
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,6 +58,40 @@ def release_repository(inventory: str) -> None:
     """Whatever a test released, the app hosts end on the repository's code, gated."""
     run = run_playbook(inventory, "release.yml")
     assert run.returncode == 0, run.stdout[-3000:]
+
+
+def audit(host: Any) -> list[dict[str, Any]]:
+    """The app host's audit log, oldest first: one entry per deploy, release or rollback."""
+    lines = host.file(host_setting(host, "app_audit_log")).content_string.splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def last_release(host: Any) -> str:
+    """The release the app host's last run deployed (or tried to)."""
+    release: str = audit(host)[-1]["release"]
+    return release
+
+
+def current(host: Any) -> str:
+    """The release the app host's `current` link names."""
+    return Path(host.check_output("readlink %s/current", host_setting(host, "app_root"))).name
+
+
+@functools.cache
+def instance_addresses(host: Any) -> tuple[str, ...]:
+    """Each instance of the app host as "ADDRESS:PORT", read from the inventory once per
+    host (Ansible evaluates the bind address: seconds, not worth repeating)."""
+    address = host_setting(host, "app_bind_address")
+    return tuple(f"{address}:{port}" for port in app_ports(host))
+
+
+def running(host: Any) -> list[str]:
+    """The release each instance of the app host says it runs."""
+    answers = [
+        host.check_output("curl -fsS http://%s/health/live", instance)
+        for instance in instance_addresses(host)
+    ]
+    return [json.loads(answer)["releaseId"] for answer in answers]
 
 
 def recap_counts(output: str) -> dict[str, dict[str, int]]:

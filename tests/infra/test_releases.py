@@ -7,7 +7,6 @@ The releases are copies of the app's code made by the tests; at the end the host
 repository's release again, as the deploy left it.
 """
 
-import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -15,7 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploys import GATE_TIMEOUT, ROOT, app_copy, release, release_repository, run_playbook
+from deploys import (
+    GATE_TIMEOUT,
+    ROOT,
+    app_copy,
+    audit,
+    current,
+    last_release,
+    release,
+    release_repository,
+    run_playbook,
+    running,
+)
 from hostcheck import ApiKeys, Setting, wait_for
 from loadgen import Load, background_load, stored_ids
 
@@ -27,30 +37,6 @@ pytestmark = [pytest.mark.destructive, pytest.mark.usefixtures("single_host")]
 def repository_release_restored(inventory: str) -> Iterator[None]:
     yield
     release_repository(inventory)
-
-
-def audit(host: Any, setting: Setting) -> list[dict[str, Any]]:
-    """The audit log's entries, oldest first: one per deploy, release or rollback."""
-    lines = host.file(setting("app_audit_log")).content_string.splitlines()
-    return [json.loads(line) for line in lines]
-
-
-def last_release(host: Any, setting: Setting) -> str:
-    """The release the last run deployed (or tried to)."""
-    release: str = audit(host, setting)[-1]["release"]
-    return release
-
-
-def current(host: Any, setting: Setting) -> str:
-    return Path(host.check_output("readlink %s/current", setting("app_root"))).name
-
-
-def running(host: Any, ports: list[int]) -> list[str]:
-    """The release each instance says it runs."""
-    answers = [
-        host.check_output("curl -fsS http://127.0.0.1:%s/health/live", str(port)) for port in ports
-    ]
-    return [json.loads(answer)["releaseId"] for answer in answers]
 
 
 def releases_table(inventory: str) -> str:
@@ -74,9 +60,9 @@ def test_a_code_change_rolls_out_with_no_failed_request(
     with background_load(page_url, tls_context, api_keys.valid, seconds=300) as (load, _):
         run = release(inventory, app_copy(tmp_path))
     assert run.returncode == 0, run.stdout[-3000:]
-    new = last_release(host, setting)
-    assert current(host, setting) == new
-    assert running(host, ports) == [new] * len(ports)
+    new = last_release(host)
+    assert current(host) == new
+    assert running(host) == [new] * len(ports)
     assert_clients_saw_no_failure(host, setting, load)
 
 
@@ -96,26 +82,26 @@ def test_a_broken_release_is_stopped_at_the_gate(
     host: Any, inventory: str, page_url: str, tls_context: Any, setting: Setting,
     ports: list[int], tmp_path: Path, change: str, failed_check: str, api_keys: ApiKeys,
 ) -> None:  # fmt: skip
-    before, instances_before = current(host, setting), running(host, ports)
+    before, instances_before = current(host), running(host)
     source = app_copy(tmp_path, change)
     with background_load(page_url, tls_context, api_keys.valid, seconds=300) as (load, _):
         run = release(inventory, source, "-e", GATE_TIMEOUT)
     assert run.returncode != 0, run.stdout[-3000:]
-    entry = audit(host, setting)[-1]
+    entry = audit(host)[-1]
     broken = entry["release"]
     assert entry["result"] == "failed", entry
     # One line, naming the release and the check.
     assert entry["reason"].startswith(f"release {broken} failed the gate on the canary"), entry
     assert failed_check in entry["reason"], entry
     assert f"release {broken} failed the gate on the canary" in run.stdout
-    assert current(host, setting) == before
-    assert running(host, ports) == instances_before
+    assert current(host) == before
+    assert running(host) == instances_before
     assert_clients_saw_no_failure(host, setting, load)
     assert re.search(rf"{broken}\s+bad", releases_table(inventory))
 
     again = release(inventory, source)
     assert again.returncode != 0
-    assert audit(host, setting)[-1]["reason"].startswith(f"release {broken} is marked bad")
+    assert audit(host)[-1]["reason"].startswith(f"release {broken} is marked bad")
     assert "Apply the database migrations" not in again.stdout
 
 
@@ -125,16 +111,16 @@ def test_rollback_goes_back_gated_and_refuses_bad_or_missing_releases(
 ) -> None:  # fmt: skip
     first = release(inventory, app_copy(tmp_path / "first"))
     assert first.returncode == 0, first.stdout[-3000:]
-    good = last_release(host, setting)
+    good = last_release(host)
     second = release(inventory, app_copy(tmp_path / "second"))
     assert second.returncode == 0, second.stdout[-3000:]
-    left = last_release(host, setting)
+    left = last_release(host)
 
     with background_load(page_url, tls_context, api_keys.valid, seconds=300) as (load, _):
         run = run_playbook(inventory, "rollback.yml")
     assert run.returncode == 0, run.stdout[-3000:]
-    assert current(host, setting) == good
-    assert running(host, ports) == [good] * len(ports)
+    assert current(host) == good
+    assert running(host) == [good] * len(ports)
     assert_clients_saw_no_failure(host, setting, load)
     # The release rolled back from is bad now: neither a rollback nor a deploy brings it back.
     assert re.search(rf"{left}\s+bad\s+\S+ \S+\s+rolled back to {good}", releases_table(inventory))
@@ -142,16 +128,16 @@ def test_rollback_goes_back_gated_and_refuses_bad_or_missing_releases(
     for target, refusal in [(left, "is marked bad"), ("0123456789ab", "is not on")]:
         refused = run_playbook(inventory, "rollback.yml", "-e", f"app_rollback_to={target}")
         assert refused.returncode != 0
-        assert audit(host, setting)[-1]["reason"].startswith(f"release {target} {refusal}")
+        assert audit(host)[-1]["reason"].startswith(f"release {target} {refusal}")
         # The refusal lists the releases on the host.
         assert re.search(rf"{good}\s+good\s+\S+ \S+\s+current", refused.stdout), refused.stdout
-    assert current(host, setting) == good
+    assert current(host) == good
 
 
 def test_a_second_run_fails_on_the_deploy_lock_naming_its_holder(
     host: Any, inventory: str, setting: Setting, tmp_path: Path
 ) -> None:
-    entries_before = len(audit(host, setting))
+    entries_before = len(audit(host))
     lock = f"/run/lock/{setting('app_name')}-deploy"
     first_log = tmp_path / "first.log"
     with first_log.open("w") as output:
@@ -170,7 +156,7 @@ def test_a_second_run_fails_on_the_deploy_lock_naming_its_holder(
     assert second.returncode != 0
     # Refused before its first change: the preflight play is the only one it ran.
     assert "PLAY [Release the app's code]" not in second.stdout
-    entries = audit(host, setting)[entries_before:]
+    entries = audit(host)[entries_before:]
     assert sorted(entry["result"] for entry in entries) == ["ok", "refused"], entries
     assert all(entry["kind"] == "release" for entry in entries), entries
     refusal = next(entry["reason"] for entry in entries if entry["result"] == "refused")
@@ -185,7 +171,7 @@ def test_a_run_stopped_after_the_switch_is_finished_by_the_next(
     source = app_copy(tmp_path)
     run = release(inventory, source)
     assert run.returncode == 0, run.stdout[-3000:]
-    target = last_release(host, setting)
+    target = last_release(host)
     before = release(inventory, app_copy(tmp_path / "other"))
     assert before.returncode == 0, before.stdout[-3000:]
     # The state a run killed right after `current` switched leaves: current names the
@@ -193,12 +179,12 @@ def test_a_run_stopped_after_the_switch_is_finished_by_the_next(
     host.check_output(
         "ln -sfn %s/releases/%s %s/current", setting("app_root"), target, setting("app_root")
     )
-    assert running(host, ports) == [last_release(host, setting)] * len(ports)
+    assert running(host) == [last_release(host)] * len(ports)
 
     rerun = release(inventory, source)
     assert rerun.returncode == 0, rerun.stdout[-3000:]
-    assert current(host, setting) == target
-    assert running(host, ports) == [target] * len(ports)
+    assert current(host) == target
+    assert running(host) == [target] * len(ports)
 
 
 def test_an_instance_that_keeps_crashing_is_never_given_up(

@@ -48,6 +48,12 @@ def roles(cluster: Any, ask: str | None = None) -> dict[str, tuple[str, str]]:
     return {m["name"]: (m["role"], m["state"]) for m in members(cluster, ask)}
 
 
+def whole(cluster: Any) -> bool:
+    """A leader and a synchronous replica, both running."""
+    running = [role for role, state in roles(cluster).values() if state in RUNNING]
+    return sorted(running) == ["leader", "sync_standby"]
+
+
 def container(name: str) -> str:
     """The docker container of a local cluster host (the Vagrantfile's naming)."""
     return f"fastapi-postgres-{name}"

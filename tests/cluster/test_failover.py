@@ -13,7 +13,7 @@ import pytest
 from deploys import run_playbook
 from hostcheck import ApiKeys, wait_for
 from loadgen import Load, background_load
-from members import RUNNING, Cluster, container, docker, leader, roles
+from members import RUNNING, Cluster, container, docker, leader, roles, whole
 
 pytestmark = pytest.mark.destructive
 
@@ -54,14 +54,7 @@ def rejoined(cluster: Cluster, name: str, ask: str) -> bool:
 def healthy(cluster: Cluster) -> None:
     """Each test starts from a leader and a synchronous replica (an earlier one's returning
     member becomes synchronous once it has caught up)."""
-
-    def whole() -> bool:
-        return sorted(role for role, state in roles(cluster).values() if state in RUNNING) == [
-            "leader",
-            "sync_standby",
-        ]
-
-    assert wait_for(whole, 60, step=2) is not None, roles(cluster)
+    assert wait_for(lambda: whole(cluster), 60, step=2) is not None, roles(cluster)
 
 
 def test_a_killed_leader_is_replaced_and_no_acknowledged_write_is_lost(

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 from deploys import run_playbook
-from hostcheck import Setting
+from hostcheck import Setting, wait_for
 
 RESTORE_TEST_SERVICE = "pgbackrest-restore-test.service"
 
@@ -77,6 +77,24 @@ class Cluster:
 def restore(inventory: str, **variables: str) -> subprocess.CompletedProcess[str]:
     """restore.yml (make restore), with backup_restore_target_time=... and the like."""
     return run_playbook(inventory, "restore.yml", "-e", json.dumps(variables))
+
+
+def said(run: subprocess.CompletedProcess[str]) -> str:
+    """A playbook's output with its line wrapping undone."""
+    return " ".join(run.stdout.split())
+
+
+def next_second(host: Any, database: str) -> str:
+    """A restore's target: the next whole second on PostgreSQL's clock, after every write
+    so far; returned once that clock has passed it."""
+    target = sql(
+        host,
+        database,
+        "SELECT to_char((date_trunc('second', clock_timestamp()) + interval '1 second')"
+        " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00'",
+    )
+    assert wait_for(lambda: sql(host, database, f"SELECT clock_timestamp() > '{target}'") == "t", 5)
+    return target
 
 
 def table(host: Any, database: str) -> str:

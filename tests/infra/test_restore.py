@@ -22,10 +22,12 @@ from backups import (
     Cluster,
     info,
     instance_starts,
+    next_second,
     pgbackrest,
     post,
     restore,
     restore_test_record,
+    said,
     sql,
     table,
     utc,
@@ -61,25 +63,13 @@ def last_audit_entry(host: Any, setting: Setting) -> dict[str, Any]:
     return entry
 
 
-def said(run: subprocess.CompletedProcess[str]) -> str:
-    """A playbook's output with its line wrapping undone."""
-    return " ".join(run.stdout.split())
-
-
 def test_a_point_in_time_restore_brings_back_exactly_that_state(
     host: Any, inventory: str, writer: httpx.Client, page_url: str, tls_context: Any,
     setting: Setting, database: str, ports: list[int],
 ) -> None:  # fmt: skip
     ids = [post(writer, f"before the target {n} {secrets.token_hex(4)}") for n in range(6)]
-    # The target: the next whole second on PostgreSQL's clock, after every write above.
-    target = sql(
-        host,
-        database,
-        "SELECT to_char((date_trunc('second', clock_timestamp()) + interval '1 second')"
-        " AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00'",
-    )
     at_target = table(host, database)
-    assert wait_for(lambda: sql(host, database, f"SELECT clock_timestamp() > '{target}'") == "t", 5)
+    target = next_second(host, database)
     assert writer.put(f"/messages/{ids[0]}", json={"message": "changed later"}).status_code == 200
     assert writer.delete(f"/messages/{ids[1]}").status_code == 204
     post(writer, "written later")

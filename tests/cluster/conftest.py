@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import testinfra
-from hostcheck import ApiKeys, host_setting
-from members import Cluster
+from hostcheck import ApiKeys, host_setting, wait_for
+from members import Cluster, roles, whole
 
 LOCAL_NETWORK_PREFIX = "192.168.56."
 
@@ -72,3 +72,10 @@ def writer(page_url: str, tls_context: ssl.SSLContext, api_keys: ApiKeys) -> Ite
 @pytest.fixture(scope="session")
 def inventory(request: pytest.FixtureRequest) -> str:
     return str(request.config.getoption("ansible_inventory"))
+
+
+@pytest.fixture
+def healthy(cluster: Cluster) -> None:
+    """The test starts from a leader and a synchronous replica (an earlier test's returning
+    member becomes synchronous once it has caught up)."""
+    assert wait_for(lambda: whole(cluster), 60, step=2) is not None, roles(cluster)

@@ -8,18 +8,13 @@ import secrets
 
 import httpx
 import pytest
-from backups import next_second, post, restore, said, table
+from backups import next_second, pgbackrest, post, restore, said, table
 from deploys import run_playbook
 from hostcheck import host_setting, wait_for
 from members import Cluster, leader, members, roles, whole
 
 # Takes backups, restores the database and makes the replica again.
-pytestmark = pytest.mark.destructive
-
-
-@pytest.fixture(autouse=True)
-def healthy(cluster: Cluster) -> None:
-    assert wait_for(lambda: whole(cluster), 60, step=2) is not None, roles(cluster)
+pytestmark = [pytest.mark.destructive, pytest.mark.usefixtures("healthy")]
 
 
 def test_the_backup_host_backs_up_from_the_replica(cluster: Cluster, inventory: str) -> None:
@@ -69,6 +64,6 @@ def test_a_point_in_time_restore_brings_back_that_state_on_both_database_hosts(
     assert wait_for(one_new_timeline, 30, step=1) is not None, members(cluster)
     # The app's pool found the restored leader: writes go on, and so does archiving.
     post(writer, "after the restore")
-    stanza = host_setting(cluster.hosts[first], "backup_stanza")
-    check = cluster.hosts[first].run("runuser -u postgres -- pgbackrest --stanza=%s check", stanza)
+    restored_leader = cluster.hosts[first]
+    check = pgbackrest(restored_leader, lambda name: host_setting(restored_leader, name), "check")
     assert check.rc == 0, check.stderr

@@ -13,9 +13,9 @@ import pytest
 from deploys import run_playbook
 from hostcheck import ApiKeys, wait_for
 from loadgen import Load, background_load
-from members import RUNNING, Cluster, container, docker, leader, roles, whole
+from members import RUNNING, Cluster, container, docker, leader, roles
 
-pytestmark = pytest.mark.destructive
+pytestmark = [pytest.mark.destructive, pytest.mark.usefixtures("healthy")]
 
 # A failover: the leader's key expires in etcd (postgresql_patroni_ttl, 20 s), the replica
 # is promoted, and the app's next connection finds it.
@@ -48,13 +48,6 @@ def returns(cluster: Cluster) -> Iterator[list[str]]:
 def rejoined(cluster: Cluster, name: str, ask: str) -> bool:
     role, state = roles(cluster, ask).get(name, ("", ""))
     return role in {"replica", "sync_standby"} and state in RUNNING
-
-
-@pytest.fixture(autouse=True)
-def healthy(cluster: Cluster) -> None:
-    """Each test starts from a leader and a synchronous replica (an earlier one's returning
-    member becomes synchronous once it has caught up)."""
-    assert wait_for(lambda: whole(cluster), 60, step=2) is not None, roles(cluster)
 
 
 def test_a_killed_leader_is_replaced_and_no_acknowledged_write_is_lost(

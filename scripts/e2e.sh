@@ -11,7 +11,8 @@
 # E2E_TOPOLOGIES=debian13:read-only). A topology with several
 # database hosts (the cluster) gets the cluster's own checks (tests/cluster: the tiers'
 # firewall matrix, a killed leader, a switchover, a stopped app host) instead of the
-# single host's.
+# single host's; E2E_CHECKS=verify (make test-full) runs the read-only checks of every
+# host first, as `make verify` would on a real cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The project's Ansible settings (testinfra's inventory then has ansible/group_vars too), and
@@ -134,6 +135,11 @@ timed "a fresh host, deployed" scripts/local-host.sh up
 
 seed
 if is_cluster; then
+  if [ "${E2E_CHECKS:-all}" = verify ]; then
+    echo "==> the read-only checks of every host (what make verify runs on a real cluster)"
+    timed "the read-only checks" make --no-print-directory verify \
+      PYTEST_ARGS='-m "not destructive" --skips=server'
+  fi
   echo "==> the cluster's checks: topology, firewall matrix, a killed leader, a switchover, a stopped app host"
   timed "the cluster's checks" cluster_checks
 else

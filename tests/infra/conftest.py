@@ -60,16 +60,22 @@ def read_only(config: pytest.Config) -> bool:
     return str(config.getoption("markexpr", "")).strip() == "not destructive"
 
 
+def hosts_of(config: pytest.Config, group: str) -> list[Any]:
+    """The hosts of an inventory group, connected as the host under test is."""
+    return list(
+        testinfra.get_hosts(
+            [f"ansible://{group}"],
+            ansible_inventory=config.getoption("ansible_inventory"),
+            sudo=config.getoption("sudo"),
+            force_ansible=config.getoption("force_ansible"),
+        )
+    )
+
+
 def fingerprints(config: pytest.Config) -> dict[str, dict[str, Any]]:
     """Per db host, what its app database holds (loadgen.database_fingerprint)."""
-    hosts = testinfra.get_hosts(
-        ["ansible://db"],
-        ansible_inventory=config.getoption("ansible_inventory"),
-        sudo=config.getoption("sudo"),
-        force_ansible=config.getoption("force_ansible"),
-    )
     result = {}
-    for host in hosts:
+    for host in hosts_of(config, "db"):
         variables = host.ansible.get_variables()
         ensure_directly_connected(
             str(variables.get("ansible_host", variables["inventory_hostname"]))
@@ -112,6 +118,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 @pytest.fixture
 def setting(host: Any) -> Setting:
     return lambda name: host_setting(host, name)
+
+
+@pytest.fixture(scope="session")
+def app_host(request: pytest.FixtureRequest) -> Any:
+    """An app host: the host under test's peer in a multi-host inventory."""
+    return hosts_of(request.config, "app")[0]
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,20 @@ def ruleset(host: Any, table: str) -> tuple[list[dict[str, Any]], list[Rule]]:
     return chains, rules
 
 
+def port_range(spec: int | str) -> range:
+    """A port setting, 5432 or "8001-8004", as the ports it covers."""
+    first, _, last = str(spec).partition("-")
+    return range(int(first), int(last or first) + 1)
+
+
+def port_match(spec: int | str) -> str:
+    """A port setting as nft's JSON writes it: 8001, or a range of two or more ports."""
+    ports = port_range(spec)
+    if len(ports) == 1:
+        return str(ports[0])
+    return json.dumps({"range": [ports[0], ports[-1]]}, sort_keys=True)
+
+
 def expected_accepts(setting: Setting) -> set[Rule]:
     """The accept rules the base role's settings ask for, and no other."""
 
@@ -88,12 +102,6 @@ def expected_accepts(setting: Setting) -> set[Rule]:
             ("udp dport", "==", frozenset({"546"})),
         ),
         rule(("tcp dport", "==", values(setting("base_firewall_allowed_tcp_ports")))),
-        # DHCPv6 replies, from a link-local server port to the client port.
-        rule(
-            ("ip6 saddr", "==", frozenset({"fe80::/10"})),
-            ("udp sport", "==", frozenset({"547"})),
-            ("udp dport", "==", frozenset({"546"})),
-        ),
     }
     for source in setting("base_firewall_allowed_sources"):
         network = ipaddress.ip_network(source["source"])
@@ -104,7 +112,7 @@ def expected_accepts(setting: Setting) -> set[Rule]:
         allowed.add(
             rule(
                 (f"{family} saddr", "==", frozenset({saddr})),
-                ("tcp dport", "==", frozenset({str(source["port"])})),
+                ("tcp dport", "==", frozenset({port_match(source["port"])})),
             )
         )
     return allowed

@@ -1,10 +1,13 @@
 """Helpers shared by the host checks (the fixtures are in conftest.py)."""
 
 import functools
+import os
 import re
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,10 +54,38 @@ def host_setting(host: Any, name: str) -> Any:
     return value
 
 
+# A fact cache for evaluated() alone (the playbooks the tests run keep ansible.cfg's).
+FACT_CACHE = {
+    "ANSIBLE_CACHE_PLUGIN": "jsonfile",
+    "ANSIBLE_CACHE_PLUGIN_CONNECTION": tempfile.mkdtemp(prefix="verify-facts-"),
+}
+_hosts_with_facts: set[str] = set()
+
+
+@contextmanager
+def fact_cache() -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in FACT_CACHE}
+    os.environ.update(FACT_CACHE)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
+
+
 def evaluated(host: Any, name: str) -> Any:
-    """The value Ansible gives the host's variable (a debug task on the controller: nothing
-    reaches the host)."""
-    return host.ansible("debug", f"var={name}", check=False)[name]
+    """The value Ansible gives the host's variable, with the host's hardware facts as the
+    deploy saw them (an expression may count its cores: the app's instances and their
+    ports). Read-only: the facts once per host, then a debug task on the controller."""
+    hostname = host.ansible.get_variables()["inventory_hostname"]
+    with fact_cache():
+        if hostname not in _hosts_with_facts:
+            host.ansible("setup", "gather_subset=!all,hardware", check=False)
+            _hosts_with_facts.add(hostname)
+        return host.ansible("debug", f"var={name}", check=False)[name]
 
 
 def inventory_value(host: Any, name: str) -> Any:

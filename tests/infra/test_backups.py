@@ -1,7 +1,10 @@
-"""Backups on a database host, checked without changing any data: WAL archiving works, a
-recent backup exists, the timers are on, a restore test succeeded lately, and neither the
-repository nor its passphrase is readable by the app's user. Also: a wrong passphrase
-stops a deploy before any change, and no playbook prints the passphrase."""
+"""Backups, checked without changing any data: on a database host WAL archiving works, a
+recent backup exists and a restore test succeeded lately; on the hosts of the backup role
+the timers are on and neither the repository nor its passphrase is readable by the app's
+user. Also: a wrong passphrase stops a deploy before any change, and no playbook prints
+the passphrase. Where things are: on one database host, everything; under Patroni, the
+`backup` host keeps the repository and takes the backups, the database hosts archive to
+it and run the restore test."""
 
 import datetime
 import time
@@ -13,12 +16,37 @@ from deploys import run_playbook
 from hostcheck import Setting
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def database_host(groups: set[str]) -> None:
     if "db" not in groups:
-        pytest.skip("not a database host")
+        pytest.skip("not a db host")
 
 
+@pytest.fixture
+def backup_role_host(groups: set[str]) -> None:
+    if not {"db", "backup"} & groups:
+        pytest.skip("not a db or backup host")
+
+
+def takes_backups(groups: set[str], setting: Setting) -> bool:
+    """The backup host under Patroni (from a replica), else the database host."""
+    return ("backup" if setting("postgresql_ha") else "db") in groups
+
+
+def holds_repository(groups: set[str], setting: Setting) -> bool:
+    """The backup host, and a database host unless under Patroni."""
+    return "backup" in groups or ("db" in groups and not setting("postgresql_ha"))
+
+
+def repository_owner(groups: set[str], setting: Setting) -> str:
+    return setting("backup_repo2_user") if "backup" in groups else "postgres"
+
+
+def repository_path(groups: set[str], setting: Setting) -> str:
+    return str(setting("backup_repo2_path" if "backup" in groups else "backup_repo_path"))
+
+
+@pytest.mark.usefixtures("database_host")
 def test_wal_is_archived_to_pgbackrest(host: Any, setting: Setting) -> None:
     settings = dict(
         line.split("|")
@@ -39,6 +67,7 @@ def test_wal_is_archived_to_pgbackrest(host: Any, setting: Setting) -> None:
     assert check.rc == 0, check.stderr
 
 
+@pytest.mark.usefixtures("database_host")
 def test_the_newest_backup_is_recent(host: Any, setting: Setting) -> None:
     backups = info(host, setting)["backup"]
     assert backups, "no backup in the repositories"
@@ -50,12 +79,24 @@ def test_the_newest_backup_is_recent(host: Any, setting: Setting) -> None:
     )
 
 
-def test_the_backup_and_restore_test_timers_are_on(host: Any, setting: Setting) -> None:
-    timers = {
-        f"pgbackrest-backup-{kind}.timer": f"pgbackrest-backup@{kind}.service"
-        for kind in setting("backup_schedule")
-    }
-    timers["pgbackrest-restore-test.timer"] = RESTORE_TEST_SERVICE
+@pytest.mark.usefixtures("backup_role_host")
+def test_the_backup_and_restore_test_timers_are_on(
+    host: Any, groups: set[str], setting: Setting
+) -> None:
+    """The backup timers where backups are taken, the restore test's on a database host,
+    and no other."""
+    timers = {}
+    if takes_backups(groups, setting):
+        timers = {
+            f"pgbackrest-backup-{kind}.timer": f"pgbackrest-backup@{kind}.service"
+            for kind in setting("backup_schedule")
+        }
+    if "db" in groups:
+        timers["pgbackrest-restore-test.timer"] = RESTORE_TEST_SERVICE
+    present = host.check_output(
+        "systemctl list-unit-files --no-legend 'pgbackrest-*.timer' | cut -d' ' -f1"
+    )
+    assert set(present.split()) == set(timers)
     for timer, service in timers.items():
         unit = host.service(timer)
         assert unit.is_enabled and unit.is_running, timer
@@ -68,6 +109,7 @@ def test_the_backup_and_restore_test_timers_are_on(host: Any, setting: Setting) 
         assert properties == {"Persistent": "yes", "Triggers": service}, timer
 
 
+@pytest.mark.usefixtures("database_host")
 def test_the_last_restore_test_succeeded_recently(host: Any, setting: Setting) -> None:
     record = restore_test_record(host, setting)
     assert record["last_success"], f"no restore test has succeeded yet: {record}"
@@ -80,22 +122,26 @@ def test_the_last_restore_test_succeeded_recently(host: Any, setting: Setting) -
     )
 
 
+@pytest.mark.usefixtures("backup_role_host")
 def test_the_repository_and_passphrase_are_closed_to_the_app_user(
-    host: Any, setting: Setting
+    host: Any, groups: set[str], setting: Setting
 ) -> None:
-    user = setting("app_user")
-    for path in [
-        "/etc/pgbackrest/pgbackrest.conf",
-        f"{setting('backup_repo_path')}/backup/{setting('backup_stanza')}/backup.info",
-        f"{setting('backup_restore_test_dir')}/last.json",
-    ]:
+    """Tried as the app's user where it runs beside, else as `nobody`."""
+    user = setting("app_user") if host.user(setting("app_user")).exists else "nobody"
+    owner, repository = repository_owner(groups, setting), repository_path(groups, setting)
+    paths = ["/etc/pgbackrest/pgbackrest.conf"]
+    if holds_repository(groups, setting):
+        paths.append(f"{repository}/backup/{setting('backup_stanza')}/backup.info")
+    if "db" in groups:
+        paths.append(f"{setting('backup_restore_test_dir')}/last.json")
+    for path in paths:
         assert host.file(path).exists, path
         attempt = host.run("runuser -u %s -- cat %s", user, path)
         assert attempt.rc != 0 and "Permission denied" in attempt.stderr, path
     config = host.file("/etc/pgbackrest/pgbackrest.conf")
-    assert (config.user, config.group, config.mode) == ("root", "postgres", 0o640)
-    repository = host.file(setting("backup_repo_path"))
-    assert (repository.user, repository.mode) == ("postgres", 0o750)
+    assert (config.user, config.group, config.mode) == ("root", owner, 0o640)
+    directory = host.file(repository)
+    assert (directory.user, directory.mode) == (owner, 0o750)
 
 
 def test_a_wrong_passphrase_stops_the_deploy_before_any_change(inventory: str) -> None:
@@ -108,7 +154,11 @@ def test_a_wrong_passphrase_stops_the_deploy_before_any_change(inventory: str) -
     assert "not-the-passphrase" not in run.stdout + run.stderr
 
 
-def test_the_passphrase_never_reaches_verbose_output(host: Any, inventory: str) -> None:
+def test_the_passphrase_never_reaches_verbose_output(
+    host: Any, groups: set[str], setting: Setting, inventory: str
+) -> None:
+    if not holds_repository(groups, setting):
+        pytest.skip("no repository here: its passphrase is on the backup host")
     config = host.file("/etc/pgbackrest/pgbackrest.conf").content_string
     passphrase = next(
         line.split("=", 1)[1] for line in config.splitlines() if "-cipher-pass=" in line

@@ -11,12 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-from hostcheck import ApiKeys, Setting
+from hostcheck import ApiKeys, Setting, app_ports
 from rawhttp import http1
 from tlsprobe import client_context
 
 
-@pytest.fixture(autouse=True)
+# Module scope: before the module-scoped fixtures that read the web host (its certificate).
+@pytest.fixture(scope="module", autouse=True)
 def only_on_web_hosts(groups: set[str]) -> None:
     if "web" not in groups:
         pytest.skip("not a web host")
@@ -51,17 +52,22 @@ def test_the_upstream_is_least_conn_with_health_checks_and_keepalive(
 
 
 def test_upstream_connections_are_kept_alive(
-    host: Any, https: httpx.Client, setting: Setting, ports: list[int]
+    host: Any, https: httpx.Client, setting: Setting, app_host: Any
 ) -> None:
     """After a few requests nginx holds idle connections to the instances, and gives them up
     before uvicorn would (its keep-alive timeout is shorter than the instances')."""
     for _ in range(4):
         assert https.get("/health/live").status_code == 200
-    filter_ = " or ".join(f"dport = :{port}" for port in ports)
+    servers = [
+        line.split()[1]
+        for line in upstream_block(host, setting("nginx_site_name"))
+        if line.startswith("server ")
+    ]
+    filter_ = " or ".join(f"dst {server}" for server in servers)
     held = host.check_output("ss -Htnp state established '( %s )'", filter_)
-    assert '"nginx"' in held, f"no kept-alive connection from nginx to {ports}"
-    unit = f"{setting('app_name')}@{ports[0]}.service"
-    exec_start = host.check_output("systemctl show -p ExecStart --value %s", unit)
+    assert '"nginx"' in held, f"no kept-alive connection from nginx to {servers}"
+    unit = f"{setting('app_name')}@{app_ports(app_host)[0]}.service"
+    exec_start = app_host.check_output("systemctl show -p ExecStart --value %s", unit)
     uvicorn = int(re.search(r"--timeout-keep-alive (\d+)", exec_start)[1])  # type: ignore[index]
     nginx = int(str(setting("nginx_upstream_keepalive_timeout")).removesuffix("s"))
     assert nginx < uvicorn, (nginx, uvicorn)

@@ -56,7 +56,7 @@ def test_a_firewall_that_would_lock_the_deploy_out_stops_it(inventory: str) -> N
 def test_a_missing_vault_value_stops_the_deploy(inventory: str, tmp_path: Path) -> None:
     without_vault = tmp_path / "inventory"
     shutil.copytree(ROOT / inventory, without_vault, ignore=shutil.ignore_patterns("vault.yml"))
-    assert_refused(deploy(str(without_vault)), "vault_app_database_")
+    assert_refused(deploy(str(without_vault)), "the vault lacks vault_app_database_owner_password")
 
 
 def test_the_local_vault_is_refused_for_another_host(inventory: str) -> None:

@@ -3,6 +3,7 @@ take, limits that could not work, PostgreSQL's connections, and what a release s
 Every run here is --check or builds on the controller only: nothing on the host changes."""
 
 import json
+import re
 import shutil
 import tarfile
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import pytest
 from deploys import ROOT, run_playbook
+
+from conftest import hosts_of
 
 
 def refused(inventory: str, variables: dict[str, Any]) -> str:
@@ -46,13 +49,18 @@ def test_limits_that_cannot_work_stop_the_deploy(
     assert reason in refused(inventory, variables)
 
 
-def test_postgresql_takes_every_connection_the_app_may_open(inventory: str) -> None:
-    """Instances (and the canary) × (pool + readiness) + migrations, plus the reserved ones."""
+def test_postgresql_takes_every_connection_the_app_may_open(
+    inventory: str, request: pytest.FixtureRequest
+) -> None:
+    """Per app host: instances (and the canary) × (pool + readiness) + migrations; plus the
+    reserved ones. The diff is PostgreSQL's configuration file, or under Patroni its
+    cluster-wide settings."""
     variables = {"app_instances": 2, "app_database_pool_size": 100}
     run = run_playbook(inventory, "deploy.yml", "--check", "--diff", "-e", json.dumps(variables))
     assert run.returncode == 0, run.stdout[-3000:]
-    demand = (2 + 1) * (100 + 1) + 1
-    assert f"+max_connections = {demand + 10}" in run.stdout, run.stdout[-3000:]
+    demand = len(hosts_of(request.config, "app")) * ((2 + 1) * (100 + 1) + 1)
+    written = rf'^\+\s*"?max_connections"?\s*[=:]\s*"?{demand + 10}\b'
+    assert re.search(written, run.stdout, re.M), run.stdout[-3000:]
 
 
 def test_a_release_ships_what_git_tracks_and_no_hidden_file(inventory: str, tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ SECURITY_HEADERS = {
 }
 
 
-@pytest.fixture(autouse=True)
+# Module scope: before the module-scoped fixtures that read the web host (its certificate).
+@pytest.fixture(scope="module", autouse=True)
 def only_on_web_hosts(groups: set[str]) -> None:
     if "web" not in groups:
         pytest.skip("not a web host")

@@ -9,6 +9,7 @@ from firewall import (
     expected_accepts,
     free_port,
     listener_on_all_addresses,
+    port_range,
     reachable,
     ruleset,
 )
@@ -23,7 +24,9 @@ def firewall_enabled(setting: Setting) -> None:
 
 def listed_ports(setting: Setting) -> set[int]:
     ports = {int(port) for port in setting("base_firewall_allowed_tcp_ports")}
-    return ports | {int(rule["port"]) for rule in setting("base_firewall_allowed_sources")}
+    for rule in setting("base_firewall_allowed_sources"):
+        ports.update(port_range(rule["port"]))
+    return ports
 
 
 def test_a_listener_on_an_unlisted_port_is_unreachable_from_outside(

@@ -22,15 +22,23 @@ def test_nginx_listens_on_all_addresses(host: Any, groups: set[str], setting: Se
 # --- the app ----------------------------------------------------------------
 
 
-def test_app_instances_listen_on_loopback_only(
-    host: Any, groups: set[str], ports: list[int]
+def allowed_addresses(addresses: list[str]) -> set[str]:
+    """Where a service may listen: its settings' addresses, "localhost" being loopback."""
+    allowed = set(addresses) - {"localhost"}
+    return allowed | LOOPBACK if allowed & LOOPBACK or "localhost" in addresses else allowed
+
+
+def test_app_instances_listen_on_their_bind_address_only(
+    host: Any, groups: set[str], ports: list[int], setting: Setting
 ) -> None:
+    """Loopback where nginx is on the same host, the private address in a cluster."""
     if "app" not in groups:
         pytest.skip("not an app host")
+    allowed = allowed_addresses([setting("app_bind_address")])
     for port in ports:
         addresses = listening_addresses(host, port)
         assert addresses, f"no instance listens on port {port}"
-        assert addresses <= LOOPBACK, f"port {port} listens on {addresses}"
+        assert addresses <= allowed, f"port {port} listens on {addresses}"
 
 
 def test_app_instances_are_enabled_and_running_as_their_user(
@@ -173,12 +181,17 @@ def test_the_shipped_wheels_install_without_a_network(
 # --- the database -----------------------------------------------------------
 
 
-def test_postgresql_listens_on_loopback_only(host: Any, groups: set[str], setting: Setting) -> None:
+def test_postgresql_listens_on_its_listen_addresses_only(
+    host: Any, groups: set[str], setting: Setting
+) -> None:
+    """Loopback where the app is on the same host; also the private address for other hosts."""
     if "db" not in groups:
         pytest.skip("not a db host")
+    wanted = setting("postgresql_listen_addresses")
     addresses = listening_addresses(host, int(setting("postgresql_port")))
     assert addresses, "PostgreSQL does not listen"
-    assert addresses <= LOOPBACK, f"PostgreSQL listens on {addresses}"
+    assert addresses <= allowed_addresses(wanted), f"PostgreSQL listens on {addresses}"
+    assert set(wanted) - {"localhost"} <= addresses, f"PostgreSQL listens on {addresses}"
 
 
 @pytest.mark.parametrize(("group", "name"), [("web", "nginx"), ("db", "postgresql")])

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hostcheck import host_setting
 
 from conftest import LOCAL_HOST_NETWORK
 
@@ -57,5 +58,5 @@ def test_lynis_finds_no_warning_and_scores_at_least_the_threshold(
     for line in warnings:
         print(f"  warning: {line}")
     assert warnings == [], (warnings, {"vulnerable packages": vulnerable})
-    threshold = int(host.ansible.get_variables()["verify_lynis_min_hardening_index"])
+    threshold = int(host_setting(host, "verify_lynis_min_hardening_index"))
     assert index >= threshold, f"index {index} < {threshold}: see test-output/lynis-{name}.txt"

@@ -4,7 +4,9 @@ import re
 from typing import Any
 
 import pytest
-from hostcheck import Setting, render
+from hostcheck import LOOPBACK, Setting, host_setting, render
+
+from conftest import hosts_of
 
 
 def psql(host: Any, database: str, query: str, role: str = "") -> str:
@@ -107,6 +109,8 @@ def test_app_role_is_least_privileged(host: Any, db: dict[str, Any]) -> None:
         host, database, "SELECT has_schema_privilege(:'role', 'public', 'CREATE')", user
     )
     assert can_create == "f"
+    if psql(host, database, "SELECT pg_is_in_recovery()") == "t":
+        return  # a replica refuses every write: the leader's attempts below are the proof
     # Nothing on the migrations' record, no temporary tables: tried as the role itself, in a
     # transaction rolled back (so that a broken grant still changes nothing).
     for attempt in (
@@ -163,10 +167,13 @@ def test_instances_use_the_row_only_role_and_never_migrate(
 
 
 @pytest.mark.usefixtures("db")
-def test_only_the_listed_roles_get_in_with_scram(host: Any, setting: Setting) -> None:
-    """pg_hba.conf: the postgres user on the local socket (peer), and over TCP only the
-    entries of postgresql_hba_entries, all scram-sha-256; the login roles' passwords are
-    stored as SCRAM verifiers; the database belongs to the owner role. (The postgresql
+def test_only_the_listed_roles_get_in_with_scram(
+    host: Any, setting: Setting, request: pytest.FixtureRequest
+) -> None:
+    """pg_hba.conf: the postgres user on the local socket (peer), under Patroni replication
+    and pg_rewind from each database host, and over TCP only the entries of
+    postgresql_hba_entries, all scram-sha-256 (hostssl from another host when the tiers
+    have TLS); the login roles' passwords are stored as SCRAM verifiers. (The postgresql
     role's lists name other settings: render() fills them in.)"""
     rules = psql(
         host,
@@ -174,10 +181,21 @@ def test_only_the_listed_roles_get_in_with_scram(host: Any, setting: Setting) ->
         "SELECT type, array_to_string(database, ','), array_to_string(user_name, ','),"
         " coalesce(address, ''), auth_method FROM pg_hba_file_rules ORDER BY line_number",
     )
-    expected = ["local|all|postgres||peer"] + [
-        render(host, f"host|{e['database']}|{e['user']}|{e['address'].split('/')[0]}|scram-sha-256")
-        for e in setting("postgresql_hba_entries")
-    ]
+    remote = "hostssl" if setting("postgresql_tls_dir") else "host"
+    expected = ["local|all|postgres||peer"]
+    if setting("postgresql_ha"):
+        for member in hosts_of(request.config, "db"):
+            address = host_setting(member, "private_address")
+            expected += [
+                f"{remote}|replication|{setting('postgresql_replication_user')}|{address}|scram-sha-256",
+                f"{remote}|postgres|{setting('postgresql_rewind_user')}|{address}|scram-sha-256",
+            ]
+    for entry in setting("postgresql_hba_entries"):
+        address = entry["address"].split("/")[0]
+        kind = "host" if address in LOOPBACK else remote
+        expected.append(
+            render(host, f"{kind}|{entry['database']}|{entry['user']}|{address}|scram-sha-256")
+        )
     assert rules.splitlines() == expected
     for user in [render(host, u["name"]) for u in setting("postgresql_users")]:
         stored = psql(

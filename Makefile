@@ -10,6 +10,11 @@ export VAGRANT_DEFAULT_PROVIDER ?= docker
 # The local test hosts: the hosts of ansible/inventories/$(TOPOLOGY), which the
 # Vagrantfile boots (local: the single local host; debian13: the same on Debian 13).
 export TOPOLOGY ?= local
+# A local inventory named by INVENTORY (ansible/inventories/cluster) is its
+# topology: its vault opens with its committed password, as with TOPOLOGY=cluster.
+ifneq ($(wildcard $(INVENTORY)/vault-password-INSECURE-local-only.txt),)
+TOPOLOGY := $(notdir $(patsubst %/,%,$(INVENTORY)))
+endif
 # What `make test` deploys and verifies, one after the other (or only the TOPOLOGY
 # given): the local host on Debian 12, on Debian 13, then the five-host cluster.
 # An entry TOPOLOGY:read-only leaves out its destructive checks: Debian 13 gets a fresh
@@ -22,9 +27,13 @@ INVENTORY ?= $(LOCAL_INVENTORY)
 # A local inventory's vault opens with its committed (insecure, local-only)
 # password; any other inventory's vault password is asked for, or read from the
 # file that ANSIBLE_VAULT_PASSWORD_FILE names.
-ifeq ($(INVENTORY),$(LOCAL_INVENTORY))
+ifeq ($(patsubst %/,%,$(INVENTORY)),$(LOCAL_INVENTORY))
 export ANSIBLE_VAULT_PASSWORD_FILE := $(CURDIR)/$(LOCAL_INVENTORY)/vault-password-INSECURE-local-only.txt
 LOCAL_CHECK := scripts/local-host.sh check
+# A local inventory of several hosts (the cluster) is verified as a real cluster
+# would be: the read-only checks with the [server] skips (its fault tests are
+# tests/cluster's, in make test).
+VERIFY_ARGS := $(if $(filter-out 1,$(shell grep -sc 'ansible_host:' $(LOCAL_INVENTORY)/hosts.yml)),-m "not destructive" --skips=server)
 else
 LOCAL_CHECK := true
 VAULT_ARGS := $(if $(ANSIBLE_VAULT_PASSWORD_FILE),,--ask-vault-pass)

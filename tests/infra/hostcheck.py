@@ -6,11 +6,11 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
@@ -62,26 +62,12 @@ FACT_CACHE = {
 _hosts_with_facts: set[str] = set()
 
 
-@contextmanager
-def fact_cache() -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in FACT_CACHE}
-    os.environ.update(FACT_CACHE)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name)
-            else:
-                os.environ[name] = value
-
-
 def evaluated(host: Any, name: str) -> Any:
     """The value Ansible gives the host's variable, with the host's hardware facts as the
     deploy saw them (an expression may count its cores: the app's instances and their
     ports). Read-only: the facts once per host, then a debug task on the controller."""
     hostname = host.ansible.get_variables()["inventory_hostname"]
-    with fact_cache():
+    with mock.patch.dict(os.environ, FACT_CACHE):
         if hostname not in _hosts_with_facts:
             host.ansible("setup", "gather_subset=!all,hardware", check=False)
             _hosts_with_facts.add(hostname)

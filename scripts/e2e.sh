@@ -155,7 +155,8 @@ fresh_hosts() {
   timed "fresh hosts, deployed" scripts/local-host.sh up
 }
 
-PREPARING="" PREPARING_PID="" PREPARING_SINCE=0
+# The topology whose hosts are being made in the background, then made (PREPARED).
+PREPARING="" PREPARING_PID="" PREPARING_SINCE=0 PREPARED=""
 
 # The next topology's fresh hosts, in the background, in a process group of their own
 # (setsid) that an exit stops whole.
@@ -175,11 +176,11 @@ prepare_in_background() {
 wait_for_preparation() {
   local waited_from=$SECONDS status=0
   wait "$PREPARING_PID" || status=$?
-  PREPARING_PID=""
-  echo "==> $PREPARING: its hosts, made and deployed in the background (output below)"
-  cat "$LOGS/$PREPARING.log"
-  echo "==> $PREPARING, fresh hosts deployed in the background: $((SECONDS - PREPARING_SINCE)) s, of which $((SECONDS - waited_from)) s waited for"
-  [ "$status" -eq 0 ] || { echo "FAIL: making or deploying $PREPARING's hosts failed" >&2; return 1; }
+  PREPARING_PID="" PREPARED=$PREPARING PREPARING=""
+  echo "==> $PREPARED: its hosts, made and deployed in the background (output below)"
+  cat "$LOGS/$PREPARED.log"
+  echo "==> $PREPARED, fresh hosts deployed in the background: $((SECONDS - PREPARING_SINCE)) s, of which $((SECONDS - waited_from)) s waited for"
+  [ "$status" -eq 0 ] || { echo "FAIL: making or deploying $PREPARED's hosts failed (exit $status)" >&2; return 1; }
 }
 
 tear_everything_down() {
@@ -204,9 +205,7 @@ end_to_end() {
   [ "$1" = "$topology" ] || checks=${1#*:}
   use_topology "$topology"
   echo "==> $topology: end to end (checks: $checks)"
-  if [ "$PREPARING" = "$topology" ]; then
-    wait_for_preparation
-  else
+  if [ "$PREPARED" != "$topology" ]; then
     UP+=("$topology")
     fresh_hosts
   fi

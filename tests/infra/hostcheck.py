@@ -54,10 +54,12 @@ def host_setting(host: Any, name: str) -> Any:
     return value
 
 
-# A fact cache for evaluated() alone (the playbooks the tests run keep ansible.cfg's).
+# A fact cache for evaluated() alone (the playbooks the tests run keep ansible.cfg's),
+# removed when the run ends.
+_FACT_CACHE_DIR = tempfile.TemporaryDirectory(prefix="verify-facts-")
 FACT_CACHE = {
     "ANSIBLE_CACHE_PLUGIN": "jsonfile",
-    "ANSIBLE_CACHE_PLUGIN_CONNECTION": tempfile.mkdtemp(prefix="verify-facts-"),
+    "ANSIBLE_CACHE_PLUGIN_CONNECTION": _FACT_CACHE_DIR.name,
 }
 _hosts_with_facts: set[str] = set()
 

@@ -179,7 +179,7 @@ wait_for_preparation() {
   PREPARING_PID="" PREPARED=$PREPARING PREPARING=""
   echo "==> $PREPARED: its hosts, made and deployed in the background (output below)"
   cat "$LOGS/$PREPARED.log"
-  echo "==> $PREPARED, fresh hosts deployed in the background: $((SECONDS - PREPARING_SINCE)) s, of which $((SECONDS - waited_from)) s waited for"
+  echo "==> $PREPARED: waited $((SECONDS - waited_from)) s for its hosts (the background deploy started $((SECONDS - PREPARING_SINCE)) s before; its own time is above)"
   [ "$status" -eq 0 ] || { echo "FAIL: making or deploying $PREPARED's hosts failed (exit $status)" >&2; return 1; }
 }
 
